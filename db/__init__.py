@@ -1,0 +1,1 @@
+"""Storage: peewee models, the deferred database they share, and versioned migrations."""

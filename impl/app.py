@@ -1,0 +1,74 @@
+"""The app factory: one connexion app per process, wired from settings.
+
+The spec (``openapi.yaml``) routes and validates; this module only binds the handlers it names
+to this process's services, maps errors to problems and adds the body limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import re
+from pathlib import Path
+
+import connexion
+from connexion.middleware import MiddlewarePosition
+from connexion.resolver import Resolver
+
+from applytry import logs, problems
+from applytry.bodylimit import BodyLimitMiddleware
+from applytry.config import Settings
+from applytry.db.database import bind
+from applytry.db.migrations import migrate
+from applytry.digests import Digests
+from applytry.services import Services
+from applytry.sms import build_sender
+from applytry.verification import CodeIssuer
+
+SPEC = Path(__file__).with_name("openapi.yaml")
+
+
+class BoundResolver(Resolver):
+    """Finds ``<controller>.<operationId>`` as a snake_case function and binds ``services`` as
+    its first argument, so handlers need no module-level state."""
+
+    def __init__(self, services: Services):
+        super().__init__(function_resolver=self._resolve)
+        self.services = services
+
+    def _resolve(self, operation_id: str):
+        module_name, _, name = operation_id.rpartition(".")
+        function = getattr(importlib.import_module(module_name), _snake_case(name))
+        return functools.partial(function, self.services)
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def build_services(settings: Settings) -> Services:
+    bind(settings.database_url, settings.db_lock_timeout_s)
+    migrate()
+    digests = Digests(settings.resolve_secret())
+    sender = build_sender(settings, settings.resolve_secret())
+    return Services(settings=settings, sender=sender, issuer=CodeIssuer(settings, digests, sender))
+
+
+def create_app(settings: Settings | None = None, *, configure_logging: bool = True) -> connexion.AsyncApp:
+    settings = settings or Settings.from_env()
+    if configure_logging:
+        logs.configure(settings.log_level)
+    services = build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        await services.aclose()
+
+    app = connexion.AsyncApp(__name__, lifespan=lifespan)
+    app.add_api(SPEC, resolver=BoundResolver(services), swagger_ui_options=None)
+    problems.register(app)
+    app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
+    app.services = services
+    return app

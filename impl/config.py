@@ -1,0 +1,226 @@
+"""Settings from the environment, validated once at start-up.
+
+Every knob is an ``APPLYTRY_*`` variable (DESIGN section 2). A bad value stops the service
+with one message that names every offending variable, instead of failing on the first request
+that happens to need it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+log = logging.getLogger(__name__)
+
+SMS_BACKENDS = ("outbox", "webhook")
+EMAIL_BACKENDS = ("outbox", "smtp")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a service that can run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///applytry.db"
+    secret: str | None = None
+    sms_backend: str = "outbox"
+    sms_outbox: str = "outbox/sms.jsonl"
+    sms_webhook_url: str | None = None
+    sms_webhook_secret: str | None = None
+    sms_timeout_s: float = 5.0
+    email_backend: str = "outbox"
+    email_outbox: str = "outbox/mail.jsonl"
+    code_length: int = 6
+    code_ttl_s: int = 300
+    resend_interval_s: int = 60
+    phone_hourly_limit: int = 5
+    phone_daily_limit: int = 10
+    ip_per_minute: int = 20
+    max_attempts: int = 5
+    sms_daily_limit: int = 10000
+    email_daily_limit: int = 1000
+    countries: tuple[str, ...] = ("CN",)
+    timezone: str = "UTC"
+    log_level: str = "INFO"
+    db_lock_timeout_s: float = 5.0
+
+    @property
+    def default_region(self) -> str:
+        """Where a number written without a country code is read."""
+        return self.countries[0] if self.countries != ("*",) else "CN"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file behind the database URL, or None for a server database."""
+        parts = urlsplit(self.database_url)
+        if parts.scheme != "sqlite":
+            return None
+        return Path(parts.path[1:] if parts.path.startswith("/") else parts.path)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Reads ``APPLYTRY_*`` variables; ``overrides`` win over the environment."""
+        environ = os.environ if environ is None else environ
+        raw = {
+            field.name: environ["APPLYTRY_" + field.name.upper()]
+            for field in dataclasses.fields(cls)
+            if "APPLYTRY_" + field.name.upper() in environ
+        }
+        raw.update(overrides)
+        return cls.parse(raw)
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, object]) -> Settings:
+        errors: list[str] = []
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in raw:
+                continue
+            convert = _CONVERTERS.get(field.name, _text)
+            try:
+                values[field.name] = convert(raw[field.name])
+            except (TypeError, ValueError) as exc:
+                errors.append(f"APPLYTRY_{field.name.upper()}={raw[field.name]!r}: {exc}")
+        if errors:
+            raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Rules that tie several settings together."""
+        errors = []
+        if self.sms_backend == "webhook" and not self.sms_webhook_url:
+            errors.append("APPLYTRY_SMS_WEBHOOK_URL is required by the webhook SMS backend")
+        if self.sqlite_path is None and not self.secret:
+            errors.append(
+                "APPLYTRY_SECRET is required with a server database: every instance "
+                "must hash codes with the same key"
+            )
+        scheme = urlsplit(self.database_url).scheme
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            errors.append(
+                f"APPLYTRY_DATABASE_URL: scheme {scheme!r} is not sqlite or postgresql"
+            )
+        if errors:
+            raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+
+    def resolve_secret(self) -> bytes:
+        """The key of every hash: configured, or generated once beside the SQLite file."""
+        if self.secret:
+            return self.secret.encode()
+        path = self.sqlite_path.with_name(self.sqlite_path.name + ".secret")
+        try:
+            # O_EXCL: when several workers start at once, exactly one writes the key.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip().encode()
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+        log.warning("generated a new secret in %s; set APPLYTRY_SECRET in production", path)
+        return path.read_text().strip().encode()
+
+
+def _text(value: object) -> str:
+    return str(value)
+
+
+def _integer(low: int, high: int) -> Callable[[object], int]:
+    def convert(value: object) -> int:
+        number = int(str(value).strip())
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+
+    return convert
+
+
+def _seconds(low: float, high: float) -> Callable[[object], float]:
+    def convert(value: object) -> float:
+        number = float(str(value).strip())
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low:g} and {high:g} seconds")
+        return number
+
+    return convert
+
+
+def _choice(*allowed: str, fold: Callable[[str], str] = str.lower) -> Callable[[object], str]:
+    def convert(value: object) -> str:
+        text = fold(str(value).strip())
+        if text not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return text
+
+    return convert
+
+
+def _countries(value: object) -> tuple[str, ...]:
+    if isinstance(value, tuple | list):
+        codes = [str(code).strip().upper() for code in value]
+    else:
+        codes = [code.strip().upper() for code in str(value).split(",") if code.strip()]
+    if codes == ["*"]:
+        return ("*",)
+    unknown = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
+    if not codes or unknown:
+        raise ValueError(f"unknown region codes {unknown}; use ISO 3166 codes such as CN or *")
+    return tuple(codes)
+
+
+def _timezone(value: object) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("unknown time zone") from exc
+    return str(value)
+
+
+def _url(value: object) -> str:
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http or https URL")
+    return str(value)
+
+
+def _secret(value: object) -> str:
+    if len(str(value)) < 16:
+        raise ValueError("must be at least 16 characters")
+    return str(value)
+
+
+_CONVERTERS: dict[str, Callable[[object], object]] = {
+    "secret": _secret,
+    "sms_backend": _choice(*SMS_BACKENDS),
+    "sms_webhook_url": _url,
+    "sms_webhook_secret": _secret,
+    "sms_timeout_s": _seconds(0.05, 60),
+    "email_backend": _choice(*EMAIL_BACKENDS),
+    "code_length": _integer(6, 10),
+    "code_ttl_s": _integer(30, 600),
+    "resend_interval_s": _integer(1, 3600),
+    "phone_hourly_limit": _integer(1, 1000),
+    "phone_daily_limit": _integer(1, 10000),
+    "ip_per_minute": _integer(1, 1_000_000),
+    "max_attempts": _integer(1, 20),
+    "sms_daily_limit": _integer(0, 100_000_000),
+    "email_daily_limit": _integer(0, 100_000_000),
+    "countries": _countries,
+    "timezone": _timezone,
+    "log_level": _choice(*LOG_LEVELS, fold=str.upper),
+    "db_lock_timeout_s": _seconds(0.01, 60),
+}

@@ -1,0 +1,1 @@
+"""Operation handlers: read the request, call the domain, shape the reply. Nothing else."""

@@ -1,0 +1,23 @@
+"""generateverifycode."""
+
+from __future__ import annotations
+
+from connexion import request
+
+from applytry import messages
+from applytry.services import Services
+
+
+async def generate_verify_code(services: Services, body: dict):
+    language = messages.negotiate(request.headers.get("accept-language"))
+    outcome = await services.issuer.issue(body["phone"], _client_address(), language)
+    headers = {"Content-Type": "application/json"}  # connexion issue #1956
+    if outcome.retry_after is not None:
+        headers["Retry-After"] = str(outcome.retry_after)
+    reply = {"retCode": outcome.ret_code, "retMsg": messages.ret_message(outcome.ret_code, language)}
+    return reply, 200, headers
+
+
+def _client_address() -> str:
+    client = request.scope.get("client")
+    return client[0] if client else "unknown"

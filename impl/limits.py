@@ -1,0 +1,74 @@
+"""Budgets: how many times something may happen in a window.
+
+A budget is a fixed-window counter kept in the database and spent with one atomic upsert that
+counts only while the count is under the limit. No process ever reads a count and then writes
+it, so any number of instances sharing the database can never overrun a budget together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+from zoneinfo import ZoneInfo
+
+from applytry.db.models import Counter
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    scope: str
+    seconds: int | None  # window length; None: the calendar day in the service's time zone
+
+    def window(self, now: float, zone: ZoneInfo) -> tuple[int, int]:
+        """The [start, end) of the window holding ``now``, in UNIX seconds."""
+        if self.seconds is not None:
+            start = int(now // self.seconds * self.seconds)
+            return start, start + self.seconds
+        local = datetime.datetime.fromtimestamp(now, zone)
+        midnight = datetime.datetime.combine(local.date(), datetime.time(), zone)
+        following = datetime.datetime.combine(
+            local.date() + datetime.timedelta(days=1), datetime.time(), zone
+        )
+        return int(midnight.timestamp()), int(following.timestamp())
+
+
+CLIENT_MINUTE = Budget("client-minute", 60)
+PHONE_HOUR = Budget("phone-hour", 3600)
+PHONE_DAY = Budget("phone-day", None)
+SMS_DAY = Budget("sms-day", None)
+
+SYSTEM = "*"  # the key of system-wide budgets
+
+
+def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> int | None:
+    """Counts one use. Returns None if it fit, else the seconds until the window ends (and
+    nothing is counted)."""
+    start, end = budget.window(now, zone)
+    retry_after = max(1, math.ceil(end - now))
+    if limit <= 0:
+        return retry_after
+    cursor = (
+        Counter.insert(scope=budget.scope, key=key, window=start, ends=end, count=1)
+        .on_conflict(
+            conflict_target=[Counter.scope, Counter.key, Counter.window],
+            update={Counter.count: Counter.count + 1},
+            where=Counter.count < limit,
+        )
+        .returning(Counter.count)
+        .tuples()
+        .execute()
+    )
+    return None if list(cursor) else retry_after
+
+
+def used(budget: Budget, key: str, now: float, zone: ZoneInfo) -> int:
+    """How much of the budget the current window has spent."""
+    start, _ = budget.window(now, zone)
+    row = (
+        Counter.select(Counter.count)
+        .where((Counter.scope == budget.scope) & (Counter.key == key) & (Counter.window == start))
+        .tuples()
+        .first()
+    )
+    return row[0] if row else 0

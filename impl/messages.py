@@ -1,0 +1,94 @@
+"""Every text the service shows a person, in English and Chinese, from one catalogue.
+
+Wording follows the published pages (cec_07_0323, cec_07_0324) except where they contradict
+themselves; README.md lists those decisions.
+"""
+
+from __future__ import annotations
+
+ENGLISH, CHINESE = "en", "zh"
+
+RET_MESSAGES = {
+    "200": ("The short message is sent successfully.", "短信发送成功。"),
+    "201": (
+        "The verification code already exists. Send it later.",
+        "验证码已存在,请稍后发送。",
+    ),
+    "202": (
+        "The SMS verification code fails to be sent. Contact operations personnel.",
+        "发送短信验证码出现异常,请联系运营人员。",
+    ),
+    "204": (
+        "The SMS message fails to be sent. Contact operations personnel.",
+        "发送短信失败,请联系运营人员。",
+    ),
+    "205": (
+        "The number of SMS messages sent today has reached the threshold. "
+        "Contact operations personnel to change the threshold.",
+        "今日系统发送短信已达阈值,请联系运营人员修改系统每天总发送阈值。",
+    ),
+}
+
+PROBLEM_TITLES = {
+    400: ("Incorrect request. Check the request path and parameters.", "错误的请求:请检查请求路径及参数"),
+    401: (
+        "Unauthorized operation. 1. Check whether you have purchased related services. "
+        "2. Contact customer service to check the status of your account.",
+        "未授权:1. 请确认是否购买了相关服务。 2. 请联系客服人员检查您账号的当前状态。",
+    ),
+    403: ("Authentication fails.", "鉴权失败"),
+    404: ("The requested content is not found. Check the request path.", "请求的内容未找到:请检查请求的路径"),
+    405: ("The method is not allowed for the requested path.", "请求的路径不支持该方法"),
+    413: ("The request body is too large.", "请求体过大"),
+    415: ("Unsupported media type. Send application/json.", "不支持的媒体类型,请使用 application/json"),
+    429: ("Too many requests. Try again later.", "请求过于频繁,请稍后再试"),
+    500: (
+        "Business failure. Check the values of parameters in the request.",
+        "业务失败:请依次确认您请求中各参数的取值。",
+    ),
+}
+
+SMS_TEMPLATES = (
+    "Your verification code is {code}. It expires in {minutes} minutes. "
+    "Do not share it with anyone.",
+    "您的验证码为{code},{minutes}分钟内有效,请勿泄露给他人。",
+)
+
+
+def _pick(pair: tuple[str, str], language: str) -> str:
+    return pair[1] if language == CHINESE else pair[0]
+
+
+def ret_message(ret_code: str, language: str) -> str:
+    return _pick(RET_MESSAGES[ret_code], language)
+
+
+def problem_title(status: int, language: str) -> str:
+    pair = PROBLEM_TITLES.get(status) or PROBLEM_TITLES[400 if status < 500 else 500]
+    return _pick(pair, language)
+
+
+def sms_text(code: str, ttl_s: int, language: str) -> str:
+    return _pick(SMS_TEMPLATES, language).format(code=code, minutes=max(1, ttl_s // 60))
+
+
+def negotiate(accept_language: str | None) -> str:
+    """Chinese when the header ranks any ``zh`` above every ``en``; English otherwise."""
+    if not accept_language:
+        return ENGLISH
+    best: dict[str, tuple[float, int]] = {}
+    for position, item in enumerate(accept_language.split(",")):
+        tag, *params = item.split(";")
+        quality = 1.0
+        for param in params:
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        language = tag.strip().lower().split("-")[0]
+        if language in (ENGLISH, CHINESE) and quality > 0:
+            # Higher quality wins; at equal quality, the one listed first.
+            best[language] = max(best.get(language, (0.0, 0)), (quality, -position))
+    return max(best, key=best.__getitem__) if best else ENGLISH

@@ -1,0 +1,98 @@
+"""Every error the service answers, as an RFC 9457 problem, from one place.
+
+Handlers and domain code raise; this module turns what they raise into ``application/problem+
+json`` with a title from the message catalogue in the caller's language. Nothing internal (a
+stack trace, an SQL error, a path) reaches the caller; it goes to the log instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+
+import connexion
+import peewee
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
+from applytry import messages
+from applytry.db.database import forget_connection
+from applytry.phones import InvalidPhone
+from applytry.verification import RateLimited
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class PayloadTooLarge(HTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request body exceeds {limit} bytes")
+
+
+def problem(
+    request: ConnexionRequest,
+    status: int,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> ConnexionResponse:
+    language = messages.negotiate(request.headers.get("accept-language"))
+    body = {"type": "about:blank", "title": messages.problem_title(status, language), "status": status}
+    if detail:
+        body["detail"] = detail
+    return ConnexionResponse(
+        status_code=status,
+        mimetype=PROBLEM_JSON,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(body, ensure_ascii=False),
+        headers=dict(headers or {}),
+    )
+
+
+def http_error(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    """Connexion's own problems (validation, 404, 405, 415) and ours, re-titled."""
+    detail = exc.detail if exc.status_code < 500 else None
+    if exc.status_code >= 500:
+        log.error("server problem: %s", exc.detail)
+    # Starlette fills an empty detail with the status phrase; it says nothing the title doesn't.
+    if detail == HTTPStatus(exc.status_code).phrase:
+        detail = None
+    return problem(request, exc.status_code, detail, exc.headers)
+
+
+def invalid_phone(request: ConnexionRequest, exc: InvalidPhone) -> ConnexionResponse:
+    return problem(request, 400, str(exc))
+
+
+def rate_limited(request: ConnexionRequest, exc: RateLimited) -> ConnexionResponse:
+    return problem(request, 429, str(exc), {"Retry-After": str(exc.retry_after)})
+
+
+def undecodable(request: ConnexionRequest, exc: UnicodeDecodeError) -> ConnexionResponse:
+    # connexion decodes JSON bodies without catching this and would answer 500
+    # (https://github.com/spec-first/connexion/issues/1860).
+    return problem(request, 400, "the request body is not valid UTF-8")
+
+
+def database_failure(request: ConnexionRequest, exc: peewee.PeeweeException) -> ConnexionResponse:
+    log.error("database failure: %s: %s", type(exc).__name__, exc)
+    forget_connection()
+    return problem(request, 500)
+
+
+def unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    log.error("unexpected failure", exc_info=exc)
+    return problem(request, 500)
+
+
+def register(app: connexion.AsyncApp) -> None:
+    # connexion registers its own handler for ProblemException; ours must replace it too.
+    app.add_error_handler(ProblemException, http_error)
+    app.add_error_handler(HTTPException, http_error)
+    app.add_error_handler(InvalidPhone, invalid_phone)
+    app.add_error_handler(RateLimited, rate_limited)
+    app.add_error_handler(UnicodeDecodeError, undecodable)
+    app.add_error_handler(peewee.PeeweeException, database_failure)
+    app.add_error_handler(Exception, unexpected)

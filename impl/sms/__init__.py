@@ -1,0 +1,52 @@
+"""The SMS seam: one ``send`` for every gateway, and what its answer means for the code.
+
+Backends know nothing of limits or codes; they deliver a text and classify the gateway's
+answer into a :class:`Delivery`. The verification flow turns that into a retCode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Protocol
+
+
+class Delivery(enum.Enum):
+    ACCEPTED = "accepted"  # the gateway took the message: retCode 200
+    REFUSED = "refused"  # the gateway answered no: retCode 202, the code is void
+    FAILED = "failed"  # never reached the gateway, or it failed: 204, the code is void
+    UNCONFIRMED = "unconfirmed"  # sent, but no answer in time: 204, the code may still arrive
+
+
+@dataclasses.dataclass(frozen=True)
+class Sms:
+    id: str
+    to: str  # E.164
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SendResult:
+    delivery: Delivery
+    provider_ref: str | None = None
+    detail: str | None = None  # for operators: never holds the text or the number
+
+
+class SmsSender(Protocol):
+    name: str
+
+    async def send(self, sms: Sms) -> SendResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+def build_sender(settings, secret: bytes) -> SmsSender:
+    """The backend ``APPLYTRY_SMS_BACKEND`` names, built once per process."""
+    if settings.sms_backend == "webhook":
+        from .webhook import WebhookSender
+
+        signing_key = (settings.sms_webhook_secret or "").encode() or secret
+        return WebhookSender(settings.sms_webhook_url, signing_key, settings.sms_timeout_s)
+    from .outbox import OutboxSender
+
+    return OutboxSender(settings.sms_outbox)

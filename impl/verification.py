@@ -1,0 +1,193 @@
+"""Issuing verification codes: reserve, commit, then send (DESIGN section 4).
+
+One short transaction applies every rule that can refuse a request and stores the new code
+(hashed) before any SMS leaves; the gateway is called after commit, outside any transaction,
+and its verdict is recorded afterwards. So concurrent requests for one phone, in any number of
+processes, send one SMS between them, and no budget is ever overrun.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+
+import peewee
+
+from applytry import limits, messages
+from applytry.config import Settings
+from applytry.db.database import forget_connection, write_transaction
+from applytry.db.models import SmsMessage, Verification
+from applytry.digests import Digests, new_code
+from applytry.phones import Phone, parse_phone
+from applytry.sms import Delivery, SendResult, Sms, SmsSender
+
+log = logging.getLogger(__name__)
+
+RET_CODES = {
+    Delivery.ACCEPTED: "200",
+    Delivery.REFUSED: "202",
+    Delivery.FAILED: "204",
+    Delivery.UNCONFIRMED: "204",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    ret_code: str
+    retry_after: int | None = None  # seconds, with 201
+
+
+class RateLimited(Exception):
+    """This client sent too many requests (HTTP 429)."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many requests from this address; retry in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+class _Refused(Exception):
+    """Raised inside the reservation to roll it back and answer ``outcome`` instead."""
+
+    def __init__(self, outcome: Outcome, reason: str):
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
+class CodeIssuer:
+    def __init__(
+        self,
+        settings: Settings,
+        digests: Digests,
+        sender: SmsSender,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.settings = settings
+        self.digests = digests
+        self.sender = sender
+        self.clock = clock
+        self.zone = settings.zone
+
+    async def issue(self, raw_phone: str, client: str, language: str) -> Outcome:
+        """Sends a fresh code to ``raw_phone`` unless a rule refuses it.
+
+        Raises InvalidPhone (400) or RateLimited (429); database failures propagate (500)
+        before anything is sent.
+        """
+        phone = parse_phone(raw_phone, self.settings.countries)
+        now = self.clock()
+        retry_after = limits.spend(
+            limits.CLIENT_MINUTE,
+            self.digests.client(client),
+            self.settings.ip_per_minute,
+            now,
+            self.zone,
+        )
+        if retry_after is not None:
+            log.info("client over its rate limit", extra={"phone": phone.masked})
+            raise RateLimited(retry_after)
+
+        code = new_code(self.settings.code_length)
+        message_id = str(uuid.uuid4())
+        try:
+            self._reserve(phone, code, message_id, now)
+        except _Refused as refused:
+            log.info(
+                "code refused: %s",
+                refused.reason,
+                extra={"phone": phone.masked, "ret_code": refused.outcome.ret_code},
+            )
+            return refused.outcome
+
+        text = messages.sms_text(code, self.settings.code_ttl_s, language)
+        result = await self.sender.send(Sms(id=message_id, to=phone.e164, text=text))
+        self._record(phone, message_id, result)
+        ret_code = RET_CODES[result.delivery]
+        log.info(
+            "code %s",
+            result.delivery.value,
+            extra={
+                "phone": phone.masked,
+                "ret_code": ret_code,
+                "message_id": message_id,
+                "detail": result.detail,
+            },
+        )
+        return Outcome(ret_code)
+
+    def _reserve(self, phone: Phone, code: str, message_id: str, now: float) -> None:
+        """Stores the code and spends every budget, or changes nothing and raises _Refused."""
+        settings = self.settings
+        key = self.digests.phone(phone.e164)
+        with write_transaction():
+            if not self._claim(phone, key, code, message_id, now):
+                resend_at = Verification.get_by_id(key).resend_at
+                retry_after = max(1, math.ceil(resend_at - now))
+                raise _Refused(Outcome("201", retry_after), "resend interval")
+            for budget, budget_key, limit, ret_code in (
+                (limits.PHONE_HOUR, key, settings.phone_hourly_limit, "201"),
+                (limits.PHONE_DAY, key, settings.phone_daily_limit, "201"),
+                (limits.SMS_DAY, limits.SYSTEM, settings.sms_daily_limit, "205"),
+            ):
+                retry_after = limits.spend(budget, budget_key, limit, now, self.zone)
+                if retry_after is not None:
+                    outcome = Outcome(ret_code, retry_after if ret_code == "201" else None)
+                    raise _Refused(outcome, f"{budget.scope} budget spent")
+            SmsMessage.insert(
+                id=message_id,
+                phone_key=key,
+                phone_masked=phone.masked,
+                created_at=now,
+                backend=self.sender.name,
+                status="pending",
+            ).execute()
+
+    def _claim(self, phone: Phone, key: str, code: str, message_id: str, now: float) -> bool:
+        """Writes the new code unless the phone is inside its resend interval; one statement,
+        so of two racing requests exactly one wins."""
+        settings = self.settings
+        row = {
+            Verification.phone_key: key,
+            Verification.phone_masked: phone.masked,
+            Verification.code_digest: self.digests.code(phone.e164, code),
+            Verification.message_id: message_id,
+            Verification.issued_at: now,
+            Verification.expires_at: now + settings.code_ttl_s,
+            Verification.resend_at: now + settings.resend_interval_s,
+            Verification.attempts: 0,
+        }
+        cursor = (
+            Verification.insert(row)
+            .on_conflict(
+                conflict_target=[Verification.phone_key],
+                preserve=[field for field in row if field is not Verification.phone_key],
+                where=Verification.resend_at <= now,
+            )
+            .returning(Verification.phone_key)
+            .tuples()
+            .execute()
+        )
+        return bool(list(cursor))
+
+    def _record(self, phone: Phone, message_id: str, result: SendResult) -> None:
+        """Stores the gateway's verdict. The SMS is out (or not) whatever happens here, so a
+        database failure is logged, not turned into an error for the caller."""
+        try:
+            SmsMessage.update(
+                status=result.delivery.value,
+                provider_ref=result.provider_ref,
+                detail=result.detail,
+            ).where(SmsMessage.id == message_id).execute()
+            if result.delivery in (Delivery.REFUSED, Delivery.FAILED):
+                # The code cannot arrive: void it and let the phone ask again at once.
+                Verification.update(code_digest=None, resend_at=self.clock()).where(
+                    (Verification.phone_key == self.digests.phone(phone.e164))
+                    & (Verification.message_id == message_id)
+                ).execute()
+        except peewee.PeeweeException:
+            log.exception("could not record the SMS outcome", extra={"phone": phone.masked})
+            forget_connection()
