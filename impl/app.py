@@ -10,6 +10,8 @@ import contextlib
 import functools
 import importlib
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import connexion
@@ -47,19 +49,28 @@ def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, clock: Callable[[], float] = time.time) -> Services:
     bind(settings.database_url, settings.db_lock_timeout_s)
     migrate()
-    digests = Digests(settings.resolve_secret())
-    sender = build_sender(settings, settings.resolve_secret())
-    return Services(settings=settings, sender=sender, issuer=CodeIssuer(settings, digests, sender))
+    secret = settings.resolve_secret()
+    sender = build_sender(settings, secret)
+    issuer = CodeIssuer(settings, Digests(secret), sender, clock)
+    return Services(settings=settings, sender=sender, issuer=issuer)
 
 
-def create_app(settings: Settings | None = None, *, configure_logging: bool = True) -> connexion.AsyncApp:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    configure_logging: bool = True,
+    validate_responses: bool = False,
+) -> connexion.AsyncApp:
+    """The app for ``settings`` (default: the environment). ``validate_responses`` checks
+    every reply against the spec, at a cost per request: on in tests, off in production."""
     settings = settings or Settings.from_env()
     if configure_logging:
         logs.configure(settings.log_level)
-    services = build_services(settings)
+    services = build_services(settings, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -67,7 +78,7 @@ def create_app(settings: Settings | None = None, *, configure_logging: bool = Tr
         await services.aclose()
 
     app = connexion.AsyncApp(__name__, lifespan=lifespan)
-    app.add_api(SPEC, resolver=BoundResolver(services), swagger_ui_options=None)
+    app.add_api(SPEC, resolver=BoundResolver(services), validate_responses=validate_responses)
     problems.register(app)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
     app.services = services

@@ -14,7 +14,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 # What a person may type around the digits, after NFKC has folded full-width forms.
-_TYPED = re.compile(r"\+?[0-9 ()\-.]+")
+_TYPED = re.compile(r"[0-9 ()\-.+]+")
 _MOBILE = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
@@ -32,7 +32,7 @@ def parse_phone(raw: str, countries: tuple[str, ...]) -> Phone:
     """Reads a mobile number in the first accepted country unless it carries its own code."""
     text = unicodedata.normalize("NFKC", raw).strip()
     if not _TYPED.fullmatch(text):
-        raise InvalidPhone("phone may contain only digits, spaces, brackets, dashes, dots and a leading +")
+        raise InvalidPhone("phone may contain only digits, spaces, brackets, dashes, dots and +")
     default_region = countries[0] if countries != ("*",) else "CN"
     try:
         number = phonenumbers.parse(text, default_region)

@@ -1,0 +1,251 @@
+"""Fixtures: a fresh database per test (SQLite, or PostgreSQL when APPLYTRY_TEST_DATABASE says
+so), the app over it, a real imitation SMS gateway, and real service processes.
+
+The same tests run on both databases: ``tox -e sqlite`` and ``tox -e postgres``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import peewee
+import pytest
+
+from applytry.app import create_app
+from applytry.config import Settings
+from applytry.db.database import forget_connection
+
+GENERATE = "/apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode"
+SECRET = "test-secret-0123456789abcdef"
+BACKEND = os.environ.get("APPLYTRY_TEST_DATABASE", "sqlite")
+POSTGRES_ADMIN = os.environ.get(
+    "APPLYTRY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def pytest_report_header(config):
+    return f"applytry database under test: {BACKEND}"
+
+
+def _postgres_admin():
+    parts = urlsplit(POSTGRES_ADMIN)
+    admin = peewee.PostgresqlDatabase(
+        parts.path.lstrip("/"), user=parts.username, host=parts.hostname, port=parts.port
+    )
+    admin.connect()
+    admin.connection().autocommit = True
+    return admin
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """One database for the whole run, made here and dropped at the end."""
+    name = f"applytry_test_{os.getpid()}"
+    admin = _postgres_admin()
+    admin.execute_sql(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(POSTGRES_ADMIN)
+    yield urlunsplit(parts._replace(path="/" + name)), admin, name
+    forget_connection()
+    admin.execute_sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+    )
+    admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+@pytest.fixture
+def database_url(request, tmp_path):
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'applytry.db'}"
+        forget_connection()
+        return
+    url, admin, name = request.getfixturevalue("postgres_database")
+    forget_connection()
+    # Start every test from an empty schema: drop whatever the last one migrated.
+    target = peewee.PostgresqlDatabase(name, **_connection_kwargs(url))
+    with target:
+        target.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    yield url
+    forget_connection()
+
+
+def _connection_kwargs(url: str) -> dict:
+    parts = urlsplit(url)
+    return {"user": parts.username, "host": parts.hostname, "port": parts.port}
+
+
+@pytest.fixture
+def settings_for(database_url, tmp_path):
+    def build(**overrides) -> Settings:
+        values = {
+            "database_url": database_url,
+            "secret": SECRET,
+            "sms_outbox": str(tmp_path / "outbox" / "sms.jsonl"),
+            "db_lock_timeout_s": 1,
+        }
+        values.update(overrides)
+        return Settings.parse(values)
+
+    return build
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 1_790_000_000.0  # a fixed instant, 2026-09-21 (UTC)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def client_for(settings_for, clock):
+    """Builds the app with settings overrides and returns a test client over it."""
+    stack = contextlib.ExitStack()
+
+    def build(**overrides):
+        app = create_app(
+            settings_for(**overrides), clock=clock, configure_logging=False, validate_responses=True
+        )
+        return stack.enter_context(app.test_client())
+
+    with stack:
+        yield build
+
+
+@pytest.fixture
+def client(client_for):
+    return client_for()
+
+
+class Outbox:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def messages(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines()]
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    return Outbox(tmp_path / "outbox" / "sms.jsonl")
+
+
+def generate(client, phone, **headers):
+    return client.post(GENERATE, json={"phone": phone}, headers=headers)
+
+
+# --- an imitation SMS gateway: a real HTTP server on 127.0.0.1 ---------------------------
+
+
+class Gateway:
+    """Answers each POST with ``status`` after ``delay`` seconds and keeps what it received."""
+
+    def __init__(self):
+        self.status = 200
+        self.delay = 0.0
+        self.requests: list[dict] = []
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                gateway.requests.append({"headers": dict(self.headers), "body": body})
+                time.sleep(gateway.delay)
+                try:
+                    self.send_response(gateway.status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the client gave up waiting
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/sms"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def gateway():
+    server = Gateway()
+    yield server
+    server.close()
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- real service processes ---------------------------------------------------------------
+
+
+@pytest.fixture
+def serve(tmp_path, database_url):
+    """Starts ``applytry serve`` processes on 127.0.0.1 sharing this test's database."""
+    processes: list[subprocess.Popen] = []
+
+    def start(workers: int = 1, **env_overrides) -> str:
+        port = unused_port()
+        env = {
+            **os.environ,
+            "APPLYTRY_DATABASE_URL": database_url,
+            "APPLYTRY_SECRET": SECRET,
+            "APPLYTRY_SMS_OUTBOX": str(tmp_path / "outbox" / "sms.jsonl"),
+            **{f"APPLYTRY_{name.upper()}": str(value) for name, value in env_overrides.items()},
+        }
+        log = open(tmp_path / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [sys.executable, "-m", "applytry.cli", "serve", "--port", str(port),
+             "--workers", str(workers)],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / f"server-{port}.log").read_text()
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return f"http://127.0.0.1:{port}"
+            time.sleep(0.1)
+        raise TimeoutError("server did not start")
+
+    yield start
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
