@@ -1,7 +1,9 @@
-"""Refuses request bodies over a size before anything reads them whole.
+"""Bounds request bodies before anything reads them whole.
 
 Without it a client could make every worker buffer and parse megabytes per request; the
-largest legitimate body here is a few hundred bytes.
+largest legitimate body here is a few hundred bytes. A chunked body (no Content-Length) is read
+here, up to the bound, and handed on with its length: connexion takes a request without
+Content-Length for one without a body and would answer "RequestBody is required".
 """
 
 from __future__ import annotations
@@ -22,19 +24,38 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_bytes:
                 raise PayloadTooLarge(self.max_bytes)
-        received = 0
+            await self.app(scope, receive, send)
+            return
+        body = await self._read_bounded(receive)
+        if not body:
+            await self.app(scope, receive, send)
+            return
+        headers = [*scope["headers"], (b"content-length", str(len(body)).encode())]
+        sent = False
 
-        async def limited_receive() -> Message:
-            # Chunked bodies declare no length: count what actually arrives.
-            nonlocal received
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # only a disconnect can come now
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app({**scope, "headers": headers}, replay, send)
+
+    async def _read_bounded(self, receive: Receive) -> bytes:
+        chunks, size, more = [], 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise PayloadTooLarge(self.max_bytes)
-            return message
-
-        await self.app(scope, limited_receive, send)
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise PayloadTooLarge(self.max_bytes)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)

@@ -76,6 +76,11 @@ def undecodable(request: ConnexionRequest, exc: UnicodeDecodeError) -> Connexion
     return problem(request, 400, "the request body is not valid UTF-8")
 
 
+def too_deep(request: ConnexionRequest, exc: RecursionError) -> ConnexionResponse:
+    # Python's JSON parser recurses once per nesting level; connexion does not catch the error.
+    return problem(request, 400, "the request body nests too deeply")
+
+
 def database_failure(request: ConnexionRequest, exc: peewee.PeeweeException) -> ConnexionResponse:
     log.error("database failure: %s: %s", type(exc).__name__, exc)
     forget_connection()
@@ -94,5 +99,6 @@ def register(app: connexion.AsyncApp) -> None:
     app.add_error_handler(InvalidPhone, invalid_phone)
     app.add_error_handler(RateLimited, rate_limited)
     app.add_error_handler(UnicodeDecodeError, undecodable)
+    app.add_error_handler(RecursionError, too_deep)
     app.add_error_handler(peewee.PeeweeException, database_failure)
     app.add_error_handler(Exception, unexpected)
