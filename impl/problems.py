@@ -51,7 +51,7 @@ def problem(
     )
 
 
-def http_error(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+async def http_error(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
     """Connexion's own problems (validation, 404, 405, 415) and ours, re-titled."""
     detail = exc.detail if exc.status_code < 500 else None
     if exc.status_code >= 500:
@@ -62,37 +62,39 @@ def http_error(request: ConnexionRequest, exc: HTTPException) -> ConnexionRespon
     return problem(request, exc.status_code, detail, exc.headers)
 
 
-def invalid_phone(request: ConnexionRequest, exc: InvalidPhone) -> ConnexionResponse:
+async def invalid_phone(request: ConnexionRequest, exc: InvalidPhone) -> ConnexionResponse:
     return problem(request, 400, str(exc))
 
 
-def rate_limited(request: ConnexionRequest, exc: RateLimited) -> ConnexionResponse:
+async def rate_limited(request: ConnexionRequest, exc: RateLimited) -> ConnexionResponse:
     return problem(request, 429, str(exc), {"Retry-After": str(exc.retry_after)})
 
 
-def undecodable(request: ConnexionRequest, exc: UnicodeDecodeError) -> ConnexionResponse:
+async def undecodable(request: ConnexionRequest, exc: UnicodeDecodeError) -> ConnexionResponse:
     # connexion decodes JSON bodies without catching this and would answer 500
     # (https://github.com/spec-first/connexion/issues/1860).
     return problem(request, 400, "the request body is not valid UTF-8")
 
 
-def too_deep(request: ConnexionRequest, exc: RecursionError) -> ConnexionResponse:
+async def too_deep(request: ConnexionRequest, exc: RecursionError) -> ConnexionResponse:
     # Python's JSON parser recurses once per nesting level; connexion does not catch the error.
     return problem(request, 400, "the request body nests too deeply")
 
 
-def database_failure(request: ConnexionRequest, exc: peewee.PeeweeException) -> ConnexionResponse:
+async def database_failure(request: ConnexionRequest, exc: peewee.PeeweeException) -> ConnexionResponse:
     log.error("database failure: %s: %s", type(exc).__name__, exc)
     forget_connection()
     return problem(request, 500)
 
 
-def unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+async def unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     log.error("unexpected failure", exc_info=exc)
     return problem(request, 500)
 
 
 def register(app: connexion.AsyncApp) -> None:
+    # Handlers are coroutines so that they run on the event loop's thread, which owns the
+    # database connection (connexion runs plain functions in a thread pool).
     # connexion registers its own handler for ProblemException; ours must replace it too.
     app.add_error_handler(ProblemException, http_error)
     app.add_error_handler(HTTPException, http_error)
