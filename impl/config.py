@@ -113,9 +113,7 @@ class Settings:
             )
         scheme = urlsplit(self.database_url).scheme
         if scheme not in ("sqlite", "postgresql", "postgres"):
-            errors.append(
-                f"APPLYTRY_DATABASE_URL: scheme {scheme!r} is not sqlite or postgresql"
-            )
+            errors.append(f"APPLYTRY_DATABASE_URL: scheme {scheme!r} is not sqlite or postgresql")
         if errors:
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
 

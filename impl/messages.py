@@ -30,17 +30,26 @@ RET_MESSAGES = {
 }
 
 PROBLEM_TITLES = {
-    400: ("Incorrect request. Check the request path and parameters.", "错误的请求:请检查请求路径及参数"),
+    400: (
+        "Incorrect request. Check the request path and parameters.",
+        "错误的请求:请检查请求路径及参数",
+    ),
     401: (
         "Unauthorized operation. 1. Check whether you have purchased related services. "
         "2. Contact customer service to check the status of your account.",
         "未授权:1. 请确认是否购买了相关服务。 2. 请联系客服人员检查您账号的当前状态。",
     ),
     403: ("Authentication fails.", "鉴权失败"),
-    404: ("The requested content is not found. Check the request path.", "请求的内容未找到:请检查请求的路径"),
+    404: (
+        "The requested content is not found. Check the request path.",
+        "请求的内容未找到:请检查请求的路径",
+    ),
     405: ("The method is not allowed for the requested path.", "请求的路径不支持该方法"),
     413: ("The request body is too large.", "请求体过大"),
-    415: ("Unsupported media type. Send application/json.", "不支持的媒体类型,请使用 application/json"),
+    415: (
+        "Unsupported media type. Send application/json.",
+        "不支持的媒体类型,请使用 application/json",
+    ),
     429: ("Too many requests. Try again later.", "请求过于频繁,请稍后再试"),
     500: (
         "Business failure. Check the values of parameters in the request.",

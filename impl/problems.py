@@ -13,14 +13,13 @@ from http import HTTPStatus
 
 import connexion
 import peewee
-from connexion.exceptions import ProblemException
-from connexion.lifecycle import ConnexionRequest, ConnexionResponse
-from starlette.exceptions import HTTPException
-
 from applytry import messages
 from applytry.db.database import forget_connection
 from applytry.phones import InvalidPhone
 from applytry.verification import RateLimited
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,11 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> ConnexionResponse:
     language = messages.negotiate(request.headers.get("accept-language"))
-    body = {"type": "about:blank", "title": messages.problem_title(status, language), "status": status}
+    body = {
+        "type": "about:blank",
+        "title": messages.problem_title(status, language),
+        "status": status,
+    }
     if detail:
         body["detail"] = detail
     return ConnexionResponse(
@@ -81,7 +84,9 @@ async def too_deep(request: ConnexionRequest, exc: RecursionError) -> ConnexionR
     return problem(request, 400, "the request body nests too deeply")
 
 
-async def database_failure(request: ConnexionRequest, exc: peewee.PeeweeException) -> ConnexionResponse:
+async def database_failure(
+    request: ConnexionRequest, exc: peewee.PeeweeException
+) -> ConnexionResponse:
     log.error("database failure: %s: %s", type(exc).__name__, exc)
     forget_connection()
     return problem(request, 500)

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 
 import peewee
-
 from applytry import limits, messages
 from applytry.config import Settings
 from applytry.db.database import forget_connection, write_transaction

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import peewee
 import pytest
-
 from applytry.app import create_app
 from applytry.config import Settings
 from applytry.db.database import forget_connection
@@ -69,7 +68,7 @@ def database_url(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'applytry.db'}"
         forget_connection()
         return
-    url, admin, name = request.getfixturevalue("postgres_database")
+    url, _admin, name = request.getfixturevalue("postgres_database")
     forget_connection()
     # Start every test from an empty schema: drop whatever the last one migrated.
     target = peewee.PostgresqlDatabase(name, **_connection_kwargs(url))
@@ -225,8 +224,16 @@ def serve(tmp_path, database_url):
         }
         log = open(tmp_path / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(
-            [sys.executable, "-m", "applytry.cli", "serve", "--port", str(port),
-             "--workers", str(workers)],
+            [
+                sys.executable,
+                "-m",
+                "applytry.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=env,
             cwd=tmp_path,
             stdout=log,

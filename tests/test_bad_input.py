@@ -6,16 +6,15 @@ import json
 
 import pytest
 import yaml
-from conftest import GENERATE
-
 from applytry.app import SPEC
 from applytry.db.models import MODELS
+from conftest import GENERATE
 
 DOCUMENTED = {
     int(status)
-    for status in yaml.safe_load(SPEC.read_text())["paths"]["/applyTry/generateverifycode"][
-        "post"
-    ]["responses"]
+    for status in yaml.safe_load(SPEC.read_text())["paths"]["/applyTry/generateverifycode"]["post"][
+        "responses"
+    ]
 }
 
 JSON = {"Content-Type": "application/json"}
@@ -43,8 +42,14 @@ BAD_BODIES = {
     "not JSON": (b"phone=13800138000", JSON),
     "truncated JSON": (b'{"phone": "1380013', JSON),
     "empty body": (b"", JSON),
-    "wrong content type": (b"phone=13800138000", {"Content-Type": "application/x-www-form-urlencoded"}),
-    "text/plain JSON": (json.dumps({"phone": "13800138000"}).encode(), {"Content-Type": "text/plain"}),
+    "wrong content type": (
+        b"phone=13800138000",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    ),
+    "text/plain JSON": (
+        json.dumps({"phone": "13800138000"}).encode(),
+        {"Content-Type": "text/plain"},
+    ),
     "a megabyte of body": (
         json.dumps({"phone": "13800138000", "pad": "x" * (1 << 20)}).encode(),
         JSON,

@@ -6,9 +6,8 @@ import re
 import socket
 
 import pytest
-from conftest import generate, unused_port
-
 from applytry.messages import RET_MESSAGES
+from conftest import generate, unused_port
 
 PHONE = "13800138000"
 E164 = "+8613800138000"
@@ -149,8 +148,15 @@ def test_problems_are_in_chinese_when_asked(client):
 
 @pytest.mark.parametrize(
     "spelling",
-    ["+86 138 0013 8000", "13800138000", "１３８００１３８０００", "+86-138-0013-8000",
-     "(+86) 138 0013 8000", "８６ １３８ ００１３ ８０００"[3:], "＋８６１３８００１３８０００"],
+    [
+        "+86 138 0013 8000",
+        "13800138000",
+        "１３８００１３８０００",
+        "+86-138-0013-8000",
+        "(+86) 138 0013 8000",
+        "８６ １３８ ００１３ ８０００"[3:],
+        "＋８６１３８００１３８０００",
+    ],
 )
 def test_spellings_of_one_number_are_one_phone(client_for, outbox, spelling):
     client = client_for(resend_interval_s=60)
@@ -247,8 +253,11 @@ def test_h2c_upgrade_offers_keep_the_body(serve):
     request = (
         b"POST /apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode HTTP/1.1\r\n"
         b"Host: " + host.encode() + b"\r\n"
-        b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
-        b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+        b"Content-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
         + body
     )
     with socket.create_connection((host, int(port)), timeout=10) as sock:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
-from conftest import generate
-
 from applytry.db.database import database
 from applytry.db.models import MODELS
+from conftest import generate
 
 PHONES = [f"1380013800{n}" for n in range(5)]
 

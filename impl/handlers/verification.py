@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from connexion import request
-
 from applytry import messages
 from applytry.services import Services
+from connexion import request
 
 
 async def generate_verify_code(services: Services, body: dict):
@@ -14,7 +13,10 @@ async def generate_verify_code(services: Services, body: dict):
     headers = {"Content-Type": "application/json"}  # connexion issue #1956
     if outcome.retry_after is not None:
         headers["Retry-After"] = str(outcome.retry_after)
-    reply = {"retCode": outcome.ret_code, "retMsg": messages.ret_message(outcome.ret_code, language)}
+    reply = {
+        "retCode": outcome.ret_code,
+        "retMsg": messages.ret_message(outcome.ret_code, language),
+    }
     return reply, 200, headers
 
 

@@ -1,0 +1,118 @@
+"""Configuration: defaults, validation at start-up, and the commands' real entry point."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+from applytry.config import ConfigError, Settings
+from applytry.logs import JsonFormatter
+
+
+def test_defaults_are_the_documented_ones():
+    settings = Settings.from_env({})
+    assert settings.database_url == "sqlite:///applytry.db"
+    assert settings.sms_backend == "outbox"
+    assert (settings.code_length, settings.code_ttl_s, settings.resend_interval_s) == (6, 300, 60)
+    assert (settings.phone_hourly_limit, settings.phone_daily_limit) == (5, 10)
+    assert (settings.ip_per_minute, settings.max_attempts) == (20, 5)
+    assert (settings.sms_daily_limit, settings.countries, settings.timezone) == (
+        10000,
+        ("CN",),
+        "UTC",
+    )
+
+
+def test_the_environment_overrides_defaults():
+    settings = Settings.from_env(
+        {
+            "APPLYTRY_COUNTRIES": "cn, gb",
+            "APPLYTRY_SMS_DAILY_LIMIT": "42",
+            "APPLYTRY_LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.countries == ("CN", "GB")
+    assert settings.sms_daily_limit == 42
+    assert settings.log_level == "DEBUG"
+
+
+def test_every_bad_value_is_named_at_once():
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env(
+            {
+                "APPLYTRY_CODE_LENGTH": "4",
+                "APPLYTRY_CODE_TTL_S": "3600",
+                "APPLYTRY_SMS_BACKEND": "carrier-pigeon",
+                "APPLYTRY_TIMEZONE": "Mars/Olympus",
+                "APPLYTRY_COUNTRIES": "XX",
+            }
+        )
+    message = str(error.value)
+    for name in ("CODE_LENGTH", "CODE_TTL_S", "SMS_BACKEND", "TIMEZONE", "COUNTRIES"):
+        assert f"APPLYTRY_{name}" in message
+
+
+@pytest.mark.parametrize(
+    ("environ", "needle"),
+    [
+        ({"APPLYTRY_SMS_BACKEND": "webhook"}, "APPLYTRY_SMS_WEBHOOK_URL"),
+        ({"APPLYTRY_DATABASE_URL": "postgresql://db/applytry"}, "APPLYTRY_SECRET"),
+        ({"APPLYTRY_DATABASE_URL": "mysql://db/applytry", "APPLYTRY_SECRET": "x" * 16}, "scheme"),
+    ],
+)
+def test_settings_that_cannot_work_together_are_refused(environ, needle):
+    with pytest.raises(ConfigError, match=needle):
+        Settings.from_env(environ)
+
+
+def test_the_embedded_secret_is_generated_once(tmp_path):
+    settings = Settings.from_env({"APPLYTRY_DATABASE_URL": f"sqlite:///{tmp_path}/a.db"})
+    first = settings.resolve_secret()
+    assert len(first) == 64
+    assert settings.resolve_secret() == first
+    assert oct((tmp_path / "a.db.secret").stat().st_mode & 0o777) == "0o600"
+
+
+def run_cli(*args, cwd, **env):
+    return subprocess.run(
+        [sys.executable, "-m", "applytry.cli", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_bad_configuration_stops_the_command_with_a_clear_message(tmp_path):
+    result = run_cli("serve", cwd=tmp_path, APPLYTRY_SMS_TIMEOUT_S="soon")
+    assert result.returncode == 2
+    assert "APPLYTRY_SMS_TIMEOUT_S" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_brings_the_schema_up_to_date_once(tmp_path, database_url):
+    first = run_cli(
+        "migrate", cwd=tmp_path, APPLYTRY_DATABASE_URL=database_url, APPLYTRY_SECRET="s" * 16
+    )
+    again = run_cli(
+        "migrate", cwd=tmp_path, APPLYTRY_DATABASE_URL=database_url, APPLYTRY_SECRET="s" * 16
+    )
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert json.loads(first.stdout.splitlines()[-1])["applied"] == "0001_initial"
+    assert json.loads(again.stdout.splitlines()[-1])["applied"] == "none"
+
+
+def test_log_lines_are_json_and_mask_phone_numbers():
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "sent to %s", ("+86 138 0013 8000",), None
+    )
+    record.phone = "+86138****8000"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "sent to +86 ****8000"
+    assert line["phone"] == "+86138****8000"
+    assert line["level"] == "INFO"
