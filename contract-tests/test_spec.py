@@ -1,0 +1,80 @@
+"""The published contract itself: a valid OpenAPI 3.0 document whose examples obey it."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+from applytry.app import SPEC
+
+DOCUMENT = yaml.safe_load(SPEC.read_text())
+BASE = "/apiaccess/rest/ipccprovision/v1"
+
+
+def node_ref(ref: str) -> list[str]:
+    return ref.removeprefix("#/").split("/")
+
+
+def deref(node):
+    """The node with every $ref replaced by what it points to."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = DOCUMENT
+            for part in node_ref(node["$ref"]):
+                target = target[part]
+            return deref(target)
+        return {key: deref(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [deref(item) for item in node]
+    return node
+
+
+def operations():
+    for path, item in DOCUMENT["paths"].items():
+        for method, operation in item.items():
+            yield f"{method.upper()} {path}", deref(operation)
+
+
+def test_the_spec_is_valid_openapi_3_0():
+    validate(DOCUMENT)
+    assert DOCUMENT["openapi"] == "3.0.3"
+    assert DOCUMENT["servers"][0]["url"] == BASE
+
+
+def test_the_published_paths_and_operation_ids():
+    post = DOCUMENT["paths"]["/applyTry/generateverifycode"]["post"]
+    assert post["operationId"] == "generateVerifyCode"
+
+
+@pytest.mark.parametrize(("name", "operation"), list(operations()))
+def test_every_operation_is_described_with_every_error_as_a_problem(name, operation):
+    assert operation["summary"] and operation["description"]
+    for status in ("400", "401", "403", "404", "413", "415", "429", "500"):
+        content = operation["responses"][status]["content"]
+        assert list(content) == ["application/problem+json"], (name, status)
+
+
+@pytest.mark.parametrize(("name", "operation"), list(operations()))
+def test_every_example_obeys_its_schema(name, operation):
+    checked = 0
+    bodies = [operation["requestBody"]["content"]]
+    bodies += [response.get("content", {}) for response in operation["responses"].values()]
+    for content in bodies:
+        for media in content.values():
+            examples = [e["value"] for e in media.get("examples", {}).values()]
+            examples += [media["example"]] if "example" in media else []
+            for example in examples:
+                jsonschema.validate(example, media["schema"])
+                checked += 1
+    assert checked >= 8, name
+
+
+def test_the_published_example_reply_is_what_the_service_says():
+    from applytry.messages import RET_MESSAGES
+
+    examples = DOCUMENT["paths"]["/applyTry/generateverifycode"]["post"]["responses"]["200"]
+    for example in examples["content"]["application/json"]["examples"].values():
+        reply = example["value"]
+        assert reply["retMsg"] == RET_MESSAGES[reply["retCode"]][0]
