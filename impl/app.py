@@ -15,6 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import connexion
+from connexion.middleware import MiddlewarePosition
+from connexion.resolver import Resolver
+
 from applytry import logs, problems
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
@@ -24,8 +27,6 @@ from applytry.digests import Digests
 from applytry.services import Services
 from applytry.sms import build_sender
 from applytry.verification import CodeIssuer
-from connexion.middleware import MiddlewarePosition
-from connexion.resolver import Resolver
 
 SPEC = Path(__file__).with_name("openapi.yaml")
 

@@ -8,8 +8,9 @@ Content-Length for one without a body and would answer "RequestBody is required"
 
 from __future__ import annotations
 
-from applytry.problems import PayloadTooLarge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from applytry.problems import PayloadTooLarge
 
 MAX_BODY_BYTES = 16 * 1024
 

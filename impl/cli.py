@@ -14,6 +14,7 @@ log = logging.getLogger("applytry.cli")
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
+
     from applytry.app import build_services
 
     # Migrate and create the secret once, before workers race to do it.

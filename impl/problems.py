@@ -13,13 +13,14 @@ from http import HTTPStatus
 
 import connexion
 import peewee
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from starlette.exceptions import HTTPException
+
 from applytry import messages
 from applytry.db.database import forget_connection
 from applytry.phones import InvalidPhone
 from applytry.verification import RateLimited
-from connexion.exceptions import ProblemException
-from connexion.lifecycle import ConnexionRequest, ConnexionResponse
-from starlette.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 

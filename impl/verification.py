@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 
 import peewee
+
 from applytry import limits, messages
 from applytry.config import Settings
 from applytry.db.database import forget_connection, write_transaction

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import peewee
 import pytest
+
 from applytry.app import create_app
 from applytry.config import Settings
 from applytry.db.database import forget_connection

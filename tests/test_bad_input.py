@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+
 from applytry.app import SPEC
 from applytry.db.models import MODELS
 from conftest import GENERATE

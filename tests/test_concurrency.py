@@ -7,6 +7,7 @@ import collections
 
 import httpx
 import pytest
+
 from conftest import GENERATE
 
 pytestmark = pytest.mark.servers

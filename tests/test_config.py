@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from applytry.config import ConfigError, Settings
 from applytry.logs import JsonFormatter
 

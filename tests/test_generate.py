@@ -6,6 +6,7 @@ import re
 import socket
 
 import pytest
+
 from applytry.messages import RET_MESSAGES
 from conftest import generate, unused_port
 

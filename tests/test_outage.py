@@ -6,6 +6,7 @@ import sqlite3
 from urllib.parse import urlsplit
 
 import pytest
+
 from conftest import BACKEND, generate
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from applytry.messages import negotiate
 from applytry.phones import InvalidPhone, parse_phone
 

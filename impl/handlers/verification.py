@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from connexion import request
+
 from applytry import messages
 from applytry.services import Services
-from connexion import request
 
 
 async def generate_verify_code(services: Services, body: dict):
