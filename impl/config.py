@@ -137,24 +137,22 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _integer(low: int, high: int) -> Callable[[object], int]:
-    def convert(value: object) -> int:
-        number = int(str(value).strip())
+def _number(kind: type, low: float, high: float, unit: str = "") -> Callable[[object], float]:
+    def convert(value: object) -> float:
+        number = kind(str(value).strip())
         if not low <= number <= high:
-            raise ValueError(f"must be between {low} and {high}")
+            raise ValueError(f"must be between {low:g} and {high:g}{unit}")
         return number
 
     return convert
+
+
+def _integer(low: int, high: int) -> Callable[[object], int]:
+    return _number(int, low, high)
 
 
 def _seconds(low: float, high: float) -> Callable[[object], float]:
-    def convert(value: object) -> float:
-        number = float(str(value).strip())
-        if not low <= number <= high:
-            raise ValueError(f"must be between {low:g} and {high:g} seconds")
-        return number
-
-    return convert
+    return _number(float, low, high, " seconds")
 
 
 def _choice(*allowed: str, fold: Callable[[str], str] = str.lower) -> Callable[[object], str]:
