@@ -81,5 +81,4 @@ def create_app(
     app.add_api(SPEC, resolver=BoundResolver(services), validate_responses=validate_responses)
     problems.register(app)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
-    app.services = services
     return app

@@ -55,11 +55,6 @@ class Settings:
     db_lock_timeout_s: float = 5.0
 
     @property
-    def default_region(self) -> str:
-        """Where a number written without a country code is read."""
-        return self.countries[0] if self.countries != ("*",) else "CN"
-
-    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -72,15 +67,14 @@ class Settings:
         return Path(parts.path[1:] if parts.path.startswith("/") else parts.path)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
-        """Reads ``APPLYTRY_*`` variables; ``overrides`` win over the environment."""
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Reads the ``APPLYTRY_*`` variables; defaults fill the rest."""
         environ = os.environ if environ is None else environ
         raw = {
             field.name: environ["APPLYTRY_" + field.name.upper()]
             for field in dataclasses.fields(cls)
             if "APPLYTRY_" + field.name.upper() in environ
         }
-        raw.update(overrides)
         return cls.parse(raw)
 
     @classmethod

@@ -67,3 +67,4 @@ def config(level: str) -> dict:
 
 def configure(level: str) -> None:
     logging.config.dictConfig(config(level))
+    logging.captureWarnings(True)  # library warnings become JSON lines too
