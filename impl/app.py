@@ -49,10 +49,15 @@ def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def build_services(settings: Settings, clock: Callable[[], float] = time.time) -> Services:
+def prepare_storage(settings: Settings) -> bytes:
+    """Binds the database, brings its schema up to date and returns the hashing secret."""
     bind(settings.database_url, settings.db_lock_timeout_s)
     migrate()
-    secret = settings.resolve_secret()
+    return settings.resolve_secret()
+
+
+def build_services(settings: Settings, clock: Callable[[], float] = time.time) -> Services:
+    secret = prepare_storage(settings)
     sender = build_sender(settings, secret)
     issuer = CodeIssuer(settings, Digests(secret), sender, clock)
     return Services(settings=settings, sender=sender, issuer=issuer)

@@ -15,10 +15,10 @@ log = logging.getLogger("applytry.cli")
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from applytry.app import build_services
+    from applytry.app import prepare_storage
 
-    # Migrate and create the secret once, before workers race to do it.
-    build_services(settings)
+    # Migrate and create the secret once, before the workers start.
+    prepare_storage(settings)
     uvicorn.run(
         "applytry.app:create_app",
         factory=True,
