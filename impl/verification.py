@@ -94,7 +94,7 @@ class CodeIssuer:
         code = new_code(self.settings.code_length)
         message_id = str(uuid.uuid4())
         try:
-            self._reserve(phone, code, message_id, now)
+            key = self._reserve(phone, code, message_id, now)
         except _Refused as refused:
             log.info(
                 "code refused: %s",
@@ -105,7 +105,7 @@ class CodeIssuer:
 
         text = messages.sms_text(code, self.settings.code_ttl_s, language)
         result = await self.sender.send(Sms(id=message_id, to=phone.e164, text=text))
-        self._record(phone, message_id, result)
+        self._record(phone, key, message_id, result)
         ret_code = RET_CODES[result.delivery]
         log.info(
             "code %s",
@@ -119,8 +119,9 @@ class CodeIssuer:
         )
         return Outcome(ret_code)
 
-    def _reserve(self, phone: Phone, code: str, message_id: str, now: float) -> None:
-        """Stores the code and spends every budget, or changes nothing and raises _Refused."""
+    def _reserve(self, phone: Phone, code: str, message_id: str, now: float) -> str:
+        """Stores the code and spends every budget, or changes nothing and raises _Refused.
+        Returns the phone's key."""
         settings = self.settings
         key = self.digests.phone(phone.e164)
         with write_transaction():
@@ -145,6 +146,7 @@ class CodeIssuer:
                 backend=self.sender.name,
                 status="pending",
             ).execute()
+        return key
 
     def _claim(self, phone: Phone, key: str, code: str, message_id: str, now: float) -> bool:
         """Writes the new code unless the phone is inside its resend interval; one statement,
@@ -173,7 +175,7 @@ class CodeIssuer:
         )
         return bool(list(cursor))
 
-    def _record(self, phone: Phone, message_id: str, result: SendResult) -> None:
+    def _record(self, phone: Phone, key: str, message_id: str, result: SendResult) -> None:
         """Stores the gateway's verdict. The SMS is out (or not) whatever happens here, so a
         database failure is logged, not turned into an error for the caller."""
         try:
@@ -185,8 +187,7 @@ class CodeIssuer:
             if result.delivery in (Delivery.REFUSED, Delivery.FAILED):
                 # The code cannot arrive: void it and let the phone ask again at once.
                 Verification.update(code_digest=None, resend_at=self.clock()).where(
-                    (Verification.phone_key == self.digests.phone(phone.e164))
-                    & (Verification.message_id == message_id)
+                    (Verification.phone_key == key) & (Verification.message_id == message_id)
                 ).execute()
         except peewee.PeeweeException:
             log.exception("could not record the SMS outcome", extra={"phone": phone.masked})
