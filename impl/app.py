@@ -17,8 +17,9 @@ from pathlib import Path
 import connexion
 from connexion.middleware import MiddlewarePosition
 from connexion.resolver import Resolver
+from starlette.middleware.cors import CORSMiddleware
 
-from applytry import logs, problems
+from applytry import docs, logs, problems
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
 from applytry.db.database import bind
@@ -86,4 +87,22 @@ def create_app(
     app.add_api(SPEC, resolver=BoundResolver(services), validate_responses=validate_responses)
     problems.register(app)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
+    if settings.cors_origins:
+        allow_origins(app, settings.cors_origins)
+    docs.publish(app, SPEC)
     return app
+
+
+def allow_origins(app: connexion.AsyncApp, origins: tuple[str, ...]) -> None:
+    """CORS for the website's origins. Outside the exception middleware, so problems carry
+    the headers too and a browser can read why a call failed; ``Retry-After`` is exposed
+    because the website waits on it. No credentials: the API uses none."""
+    app.add_middleware(
+        CORSMiddleware,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Accept-Language", "X-APP-Key", "X-Request-ID"],
+        expose_headers=["Retry-After", "X-Request-ID"],
+        max_age=600,
+    )

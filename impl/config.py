@@ -53,6 +53,7 @@ class Settings:
     timezone: str = "UTC"
     log_level: str = "INFO"
     db_lock_timeout_s: float = 5.0
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -187,6 +188,30 @@ def _url(value: object) -> str:
     return str(value)
 
 
+def _origins(value: object) -> tuple[str, ...]:
+    """Web origins allowed to call the API from a browser: ``scheme://host[:port]`` each, or
+    ``*`` for any. Anything with a path, query or credentials is a typo, not an origin."""
+    if isinstance(value, tuple | list):
+        origins = [str(origin).strip() for origin in value]
+    else:
+        origins = [origin.strip() for origin in str(value).split(",") if origin.strip()]
+    if origins == ["*"]:
+        return ("*",)
+    for origin in origins:
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
+        ):
+            raise ValueError(f"{origin!r} is not an origin such as https://www.example.com or *")
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    return tuple(origin.rstrip("/") for origin in origins)
+
+
 def _secret(value: object) -> str:
     if len(str(value)) < 16:
         raise ValueError("must be at least 16 characters")
@@ -213,4 +238,5 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "timezone": _timezone,
     "log_level": _choice(*LOG_LEVELS, fold=str.upper),
     "db_lock_timeout_s": _seconds(0.01, 60),
+    "cors_origins": _origins,
 }

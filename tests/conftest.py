@@ -9,9 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +21,7 @@ import pytest
 from applytry.app import create_app
 from applytry.config import Settings
 from applytry.db.database import forget_connection
+from applytry.testing import ServiceProcess
 
 GENERATE = "/apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode"
 SECRET = "test-secret-0123456789abcdef"
@@ -200,60 +198,25 @@ def gateway():
     server.close()
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --- real service processes ---------------------------------------------------------------
 
 
 @pytest.fixture
 def serve(tmp_path, database_url):
     """Starts ``applytry serve`` processes on 127.0.0.1 sharing this test's database."""
-    processes: list[subprocess.Popen] = []
+    processes: list[ServiceProcess] = []
 
-    def start(workers: int = 1, **env_overrides) -> str:
-        port = unused_port()
-        env = {
-            **os.environ,
-            "APPLYTRY_DATABASE_URL": database_url,
-            "APPLYTRY_SECRET": SECRET,
-            "APPLYTRY_SMS_OUTBOX": str(tmp_path / "outbox" / "sms.jsonl"),
-            **{f"APPLYTRY_{name.upper()}": str(value) for name, value in env_overrides.items()},
+    def start(workers: int = 1, **overrides) -> str:
+        settings = {
+            "database_url": database_url,
+            "secret": SECRET,
+            "sms_outbox": tmp_path / "outbox" / "sms.jsonl",
+            **overrides,
         }
-        log = open(tmp_path / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "applytry.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = ServiceProcess(tmp_path, workers=workers, settings=settings)
         processes.append(process)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / f"server-{port}.log").read_text()
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                return f"http://127.0.0.1:{port}"
-            time.sleep(0.1)
-        raise TimeoutError("server did not start")
+        return process.start().url
 
     yield start
     for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        process.stop()

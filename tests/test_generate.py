@@ -8,7 +8,8 @@ import socket
 import pytest
 
 from applytry.messages import RET_MESSAGES
-from conftest import generate, unused_port
+from applytry.testing import unused_port
+from conftest import generate
 
 PHONE = "13800138000"
 E164 = "+8613800138000"

@@ -1,0 +1,81 @@
+"""Real service processes on 127.0.0.1, for the test suites and the benchmark.
+
+Each process is ``applytry serve`` exactly as users start it, configured only through the
+environment, so what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServiceProcess:
+    """``applytry serve`` on an unused loopback port; ``url`` is its origin once started.
+
+    ``settings`` become ``APPLYTRY_<NAME>`` variables; the process runs in ``workdir``, where
+    its log is kept as ``server-<port>.log``.
+    """
+
+    def __init__(self, workdir: Path, *, workers: int = 1, settings: Mapping[str, object] = ()):
+        self.workdir = Path(workdir)
+        self.workers = workers
+        self.settings = dict(settings)
+        self.port = unused_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.workdir / f"server-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 30) -> ServiceProcess:
+        env = {
+            **os.environ,
+            **{f"APPLYTRY_{name.upper()}": str(value) for name, value in self.settings.items()},
+        }
+        command = [sys.executable, "-m", "applytry.cli", "serve"]
+        command += ["--port", str(self.port), "--workers", str(self.workers)]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited:\n{self.log()}")
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"the service did not listen within {timeout_s} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout_s: float = 15) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> ServiceProcess:
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
