@@ -1,0 +1,96 @@
+"""Fixtures of the contract tests: real ``applytry serve`` processes and the toolchains that
+the published spec is exercised with (schemathesis, Node.js, Go, Java, Chromium).
+
+A part whose toolchain is missing is skipped with the reason, so the README's test command
+works on a machine that has only Python. CI sets ``APPLYTRY_REQUIRE_TOOLCHAINS=1`` after
+installing them all, and there a missing toolchain fails instead: CI proves every part.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from applytry.testing import ServiceProcess
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+SPEC = ROOT / "openapi.yaml"
+BASE_PATH = "/apiaccess/rest/ipccprovision/v1"
+GENERATE = BASE_PATH + "/applyTry/generateverifycode"
+REPORTS = Path(os.environ.get("APPLYTRY_REPORTS", ROOT / "reports" / "contract"))
+REQUIRE_TOOLCHAINS = os.environ.get("APPLYTRY_REQUIRE_TOOLCHAINS") == "1"
+
+
+def require(*commands: str) -> dict[str, str]:
+    """The full paths of ``commands``; skips the test (fails it under CI) if one is missing."""
+    found = {command: shutil.which(command) for command in commands}
+    missing = [command for command, path in found.items() if path is None]
+    if missing:
+        reason = f"needs {', '.join(missing)} on PATH (installed by .ci/run)"
+        if REQUIRE_TOOLCHAINS:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+def run(command: list[str], *, cwd: Path, timeout_s: float, env: dict | None = None) -> str:
+    """Runs a build or client step; a failure shows the step's own output."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(command)} exited {result.returncode}:\n{output}"
+    return output
+
+
+@pytest.fixture(scope="session")
+def reports() -> Path:
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    return REPORTS
+
+
+@pytest.fixture(scope="session")
+def node_tools() -> Path:
+    """contract-tests/node_modules/.bin, installed from package-lock.json when out of date."""
+    tools = require("node", "npm")
+    modules = HERE / "node_modules"
+    stamp = modules / ".package-lock.json"
+    lock = HERE / "package-lock.json"
+    if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+        run([tools["npm"], "ci", "--no-audit", "--no-fund"], cwd=HERE, timeout_s=600)
+    return modules / ".bin"
+
+
+@pytest.fixture
+def start_service(tmp_path_factory):
+    """Starts ``applytry serve`` on its embedded defaults (SQLite, SMS outbox) in a fresh
+    folder, with ``settings`` on top; returns the process (``.url``, ``.workdir``)."""
+    started: list[ServiceProcess] = []
+
+    def start(**settings) -> ServiceProcess:
+        workdir = tmp_path_factory.mktemp("service")
+        process = ServiceProcess(workdir, settings=settings)
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_service(tmp_path_factory):
+    """One server for the tests that each use phones of their own."""
+    with ServiceProcess(tmp_path_factory.mktemp("shared-service")) as process:
+        yield process
