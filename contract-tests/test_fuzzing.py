@@ -10,11 +10,14 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import BASE_PATH, HERE, SPEC, run
 
 EXAMPLES = int(os.environ.get("APPLYTRY_FUZZ_EXAMPLES", "200"))
 
 
+@pytest.mark.timeout(1800)
 def test_schemathesis_finds_nothing(start_service, reports):
     # Every request comes from this one client address. At the default 20 a minute, nine in
     # ten positive cases would stop at the per-client limit (429, documented) and never reach
