@@ -138,9 +138,7 @@ def test_try_it_out_on_the_documentation_page_gets_the_200_body(start_service, p
     assert elsewhere == [], "the documentation page reached beyond the service"
 
 
-def test_a_configured_website_origin_calls_the_api_from_the_browser(
-    start_service, website, page
-):
+def test_a_configured_website_origin_calls_the_api_from_the_browser(start_service, website, page):
     service = start_service(cors_origins=website.origin)
     page.goto(website.origin + "/")
     result = page.evaluate(WEBSITE_SCRIPT, service.url + GENERATE)
@@ -155,9 +153,7 @@ def test_a_configured_website_origin_calls_the_api_from_the_browser(
     assert sms_to(service, "13800138201") == 1
 
 
-def test_the_browser_blocks_a_website_whose_origin_is_not_configured(
-    start_service, website, page
-):
+def test_the_browser_blocks_a_website_whose_origin_is_not_configured(start_service, website, page):
     service = start_service(cors_origins="https://trial.example.com")
     page.goto(website.origin + "/")
     result = page.evaluate(WEBSITE_SCRIPT, service.url + GENERATE)

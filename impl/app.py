@@ -83,7 +83,7 @@ def create_app(
         yield
         await services.aclose()
 
-    app = connexion.AsyncApp(__name__, lifespan=lifespan)
+    app = connexion.AsyncApp(__name__, lifespan=lifespan, swagger_ui_options=docs.SWAGGER_UI)
     app.add_api(SPEC, resolver=BoundResolver(services), validate_responses=validate_responses)
     problems.register(app)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)

@@ -1,10 +1,11 @@
-"""The published contract at well-known addresses, and the way to its documentation page.
+"""The published contract at well-known addresses, and its documentation page.
 
-connexion already serves the spec and Swagger UI under the API's base path
-(``/apiaccess/rest/ipccprovision/v1/openapi.json`` and ``.../ui/``). Integrators and client
-generators look for the spec at the root first, so it is served there as well, from the same
-file. The documentation page is Swagger UI from ``swagger-ui-bundle-v2``, shipped in the wheel:
-it works with no network.
+The spec is served at the root (``/openapi.json``, ``/openapi.yaml``), where integrators and
+client generators look first, from the file itself: ``$ref``s kept, so generated clients get
+the named schemas. connexion's own copy under the base path, which inlines every ``$ref``, is
+off, so there is one published document. The documentation page is connexion's Swagger UI
+under the base path (``.../ui/``), pointed at that document; its assets come from
+``swagger-ui-bundle-v2`` in the wheel, so it works with no network.
 """
 
 from __future__ import annotations
@@ -13,10 +14,17 @@ import json
 from pathlib import Path
 
 import yaml
+from connexion.options import SwaggerUIOptions
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 UI_PATH = "/ui/"
+SPEC_URL = "/openapi.json"
+SWAGGER_UI = SwaggerUIOptions(
+    serve_spec=False,
+    swagger_ui_path=UI_PATH.rstrip("/"),
+    swagger_ui_template_arguments={"openapi_spec_url": SPEC_URL},
+)
 
 
 class PublishedSpec:
@@ -41,7 +49,7 @@ class PublishedSpec:
 
 def publish(app, spec_path: Path) -> None:
     spec = PublishedSpec(spec_path)
-    app.add_url_rule("/openapi.json", "openapi_json", spec.as_json, methods=["GET"])
+    app.add_url_rule(SPEC_URL, "openapi_json", spec.as_json, methods=["GET"])
     app.add_url_rule("/openapi.yaml", "openapi_yaml", spec.as_yaml, methods=["GET"])
     for path in ("/", "/docs"):
         app.add_url_rule(path, None, spec.to_documentation, methods=["GET"])

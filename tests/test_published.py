@@ -11,6 +11,8 @@ from applytry.app import SPEC
 from applytry.config import ConfigError, Settings
 from conftest import GENERATE
 
+BASE = GENERATE.removesuffix("/applyTry/generateverifycode")
+
 WEBSITE = "https://trial.example.com"
 
 
@@ -22,6 +24,8 @@ def test_the_spec_is_served_at_the_root_as_json_and_yaml(client):
     assert as_yaml.headers["content-type"] == "application/yaml"
     assert as_json.json() == published
     assert yaml.safe_load(as_yaml.text) == published
+    # One published document: none under the base path that could drift from it.
+    assert client.get(BASE + "/openapi.json").status_code == 404
 
 
 def test_the_documentation_page_is_swagger_ui_with_its_assets_served_locally(client):
