@@ -71,3 +71,17 @@ def forget_connection() -> None:
     fresh one: a server restart or a killed session must not poison every later request."""
     with contextlib.suppress(peewee.PeeweeException, Exception):
         database.close()
+
+
+# SQLSTATEs of a transaction that lost a race for a lock: lock_timeout, deadlock, serialization.
+_CONTENTION_STATES = {"55P03", "40P01", "40001"}
+
+
+def is_contention(exc: peewee.PeeweeException) -> bool:
+    """Whether a failure means "busy, try again" rather than "broken": a lock wait that timed
+    out (SQLite's busy timeout, PostgreSQL's lock_timeout), a deadlock or a serialization
+    failure. peewee keeps the driver's exception as its first argument."""
+    original = exc.args[0] if exc.args else None
+    if getattr(original, "pgcode", None) in _CONTENTION_STATES:
+        return True
+    return "database is locked" in str(exc) or "database table is locked" in str(exc)

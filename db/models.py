@@ -1,7 +1,8 @@
 """peewee models: what the service keeps between requests.
 
-Nothing here holds a verification code or a phone number in clear. Phones are keyed hashes
-plus a masked form for people reading the tables; codes are keyed HMACs (DESIGN section 3).
+No verification table holds a code or a phone number in clear. Phones are keyed hashes plus a
+masked form for people reading the tables; codes are keyed HMACs (DESIGN section 3). Only the
+tenant, which is account data, keeps its contact phone and email in clear.
 Times are UNIX seconds (floats), the same on SQLite and PostgreSQL and cheap to compare.
 """
 
@@ -62,4 +63,98 @@ class SmsMessage(BaseModel):
     detail = CharField(max_length=256, null=True)
 
 
-MODELS = [Verification, Counter, SmsMessage]
+class Tenant(BaseModel):
+    """A trial (later commercial) tenant opened by applyTenant."""
+
+    id = CharField(max_length=36, primary_key=True)
+    company_name = CharField(max_length=128)
+    phone = CharField(max_length=16)  # E.164
+    email = CharField(max_length=254)
+    status = CharField(max_length=16)  # trial, commercial, expired, closed
+    trial_start = DoubleField()
+    trial_end = DoubleField(index=True)
+    admin_account = CharField(max_length=64, unique=True)
+    setup_token_digest = CharField(max_length=64, null=True)  # the mailed one-time token
+    access_code = CharField(max_length=32, unique=True)
+    language = CharField(max_length=2)  # of the account mail
+    created_at = DoubleField()
+
+
+class TenantClaim(BaseModel):
+    """What a live tenant holds alone: its phone, its email and its company name, as keyed
+    hashes of their normal forms. The primary key makes "already a tenant" (004) a decision
+    of the database, so two racing applications cannot both pass it."""
+
+    kind = CharField(max_length=8)  # phone, email, company
+    key = CharField(max_length=64)
+    tenant_id = CharField(max_length=36, index=True)
+
+    class Meta:
+        primary_key = CompositeKey("kind", "key")
+
+
+class ApplicationLock(BaseModel):
+    """An application in flight for a phone or a company (005). Taken by an atomic upsert,
+    released when the application ends; one left by a crashed process lapses by itself."""
+
+    key = CharField(max_length=64, primary_key=True)
+    owner = CharField(max_length=36)
+    expires_at = DoubleField()
+
+
+class AccessCode(BaseModel):
+    """The operator's pool of trial access codes (hotline numbers); each tenant takes one."""
+
+    code = CharField(max_length=32, primary_key=True)
+    tenant_id = CharField(max_length=36, null=True, index=True)
+    imported_at = DoubleField()
+    assigned_at = DoubleField(null=True)
+
+
+class Job(BaseModel):
+    """Work that must happen once and may fail: the account mail, the provisioning hook.
+    Kept until done, retried with back-off, never dropped."""
+
+    id = CharField(max_length=36, primary_key=True)
+    kind = CharField(max_length=16)  # mail, provision
+    tenant_id = CharField(max_length=36, index=True)
+    status = CharField(max_length=16)  # pending, done
+    attempts = IntegerField(default=0)
+    next_at = DoubleField(index=True)
+    claimed_until = DoubleField(default=0)  # a runner's lease, so two never run one job
+    last_error = CharField(max_length=256, null=True)
+    created_at = DoubleField()
+    done_at = DoubleField(null=True)
+
+
+class Setting(BaseModel):
+    """A threshold changed by an operator at run time, over its environment default."""
+
+    name = CharField(max_length=64, primary_key=True)
+    value = CharField(max_length=64)
+    updated_at = DoubleField()
+    updated_by = CharField(max_length=64)
+
+
+class SettingChange(BaseModel):
+    """The audit trail of Setting: who changed what, when, from what."""
+
+    name = CharField(max_length=64, index=True)
+    old_value = CharField(max_length=64, null=True)
+    new_value = CharField(max_length=64, null=True)
+    changed_at = DoubleField()
+    changed_by = CharField(max_length=64)
+
+
+MODELS = [
+    Verification,
+    Counter,
+    SmsMessage,
+    Tenant,
+    TenantClaim,
+    ApplicationLock,
+    AccessCode,
+    Job,
+    Setting,
+    SettingChange,
+]

@@ -24,10 +24,7 @@ from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
 from applytry.db.database import bind
 from applytry.db.migrations import migrate
-from applytry.digests import Digests
-from applytry.services import Services
-from applytry.sms import build_sender
-from applytry.verification import CodeIssuer
+from applytry.services import Services, build_services
 
 SPEC = Path(__file__).with_name("openapi.yaml")
 
@@ -57,13 +54,6 @@ def prepare_storage(settings: Settings) -> bytes:
     return settings.resolve_secret()
 
 
-def build_services(settings: Settings, clock: Callable[[], float] = time.time) -> Services:
-    secret = prepare_storage(settings)
-    sender = build_sender(settings, secret)
-    issuer = CodeIssuer(settings, Digests(secret), sender, clock)
-    return Services(settings=settings, sender=sender, issuer=issuer)
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -76,7 +66,7 @@ def create_app(
     settings = settings or Settings.from_env()
     if configure_logging:
         logs.configure(settings.log_level)
-    services = build_services(settings, clock)
+    services = build_services(settings, prepare_storage(settings), clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):

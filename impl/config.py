@@ -8,6 +8,7 @@ that happens to need it.
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import logging
 import os
 import secrets
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 SMS_BACKENDS = ("outbox", "webhook")
 EMAIL_BACKENDS = ("outbox", "smtp")
+SMTP_SECURITY = ("starttls", "tls", "none")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -32,14 +34,25 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///applytry.db"
-    secret: str | None = None
+    secret: str | None = dataclasses.field(default=None, repr=False)
     sms_backend: str = "outbox"
     sms_outbox: str = "outbox/sms.jsonl"
     sms_webhook_url: str | None = None
-    sms_webhook_secret: str | None = None
+    sms_webhook_secret: str | None = dataclasses.field(default=None, repr=False)
     sms_timeout_s: float = 5.0
     email_backend: str = "outbox"
     email_outbox: str = "outbox/mail.jsonl"
+    mail_from: str = "applytry <no-reply@localhost>"
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = dataclasses.field(default=None, repr=False)
+    smtp_timeout_s: float = 10.0
+    trial_days: int = 30
+    provisioning_url: str | None = None
+    provisioning_secret: str | None = dataclasses.field(default=None, repr=False)
+    provisioning_timeout_s: float = 5.0
     code_length: int = 6
     code_ttl_s: int = 300
     resend_interval_s: int = 60
@@ -101,6 +114,10 @@ class Settings:
         errors = []
         if self.sms_backend == "webhook" and not self.sms_webhook_url:
             errors.append("APPLYTRY_SMS_WEBHOOK_URL is required by the webhook SMS backend")
+        if self.email_backend == "smtp" and not self.smtp_host:
+            errors.append("APPLYTRY_SMTP_HOST is required by the smtp email backend")
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            errors.append("APPLYTRY_SMTP_USERNAME and APPLYTRY_SMTP_PASSWORD go together")
         if self.sqlite_path is None and not self.secret:
             errors.append(
                 "APPLYTRY_SECRET is required with a server database: every instance "
@@ -126,6 +143,11 @@ class Settings:
             out.write(secrets.token_hex(32))
         log.warning("generated a new secret in %s; set APPLYTRY_SECRET in production", path)
         return path.read_text().strip().encode()
+
+
+def convert(name: str, value: object) -> object:
+    """One setting's value from text, by the same rules as at start-up (ValueError if bad)."""
+    return _CONVERTERS.get(name, _text)(value)
 
 
 def _text(value: object) -> str:
@@ -212,6 +234,13 @@ def _origins(value: object) -> tuple[str, ...]:
     return tuple(origin.rstrip("/") for origin in origins)
 
 
+def _mail_from(value: object) -> str:
+    _name, address = email.utils.parseaddr(str(value))
+    if "@" not in address:
+        raise ValueError("must be an address such as 'applytry <no-reply@example.com>'")
+    return str(value)
+
+
 def _secret(value: object) -> str:
     if len(str(value)) < 16:
         raise ValueError("must be at least 16 characters")
@@ -225,6 +254,14 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "sms_webhook_secret": _secret,
     "sms_timeout_s": _seconds(0.05, 60),
     "email_backend": _choice(*EMAIL_BACKENDS),
+    "mail_from": _mail_from,
+    "smtp_port": _integer(1, 65535),
+    "smtp_security": _choice(*SMTP_SECURITY),
+    "smtp_timeout_s": _seconds(0.05, 120),
+    "trial_days": _integer(1, 366),
+    "provisioning_url": _url,
+    "provisioning_secret": _secret,
+    "provisioning_timeout_s": _seconds(0.05, 60),
     "code_length": _integer(6, 10),
     "code_ttl_s": _integer(30, 600),
     "resend_interval_s": _integer(1, 3600),

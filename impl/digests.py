@@ -30,8 +30,13 @@ class Digests:
         """Binds the code to its phone: a code issued for one phone never checks for another."""
         return self._digest("code", e164, code)
 
-    def code_matches(self, digest: str, e164: str, code: str) -> bool:
-        return hmac.compare_digest(digest, self.code(e164, code))
+    def setup_token(self, token: str) -> str:
+        return self._digest("setup-token", token)
+
+    def claim(self, kind: str, value: str) -> str:
+        """What a tenant holds alone (its phone, email, company), or an application in flight
+        for one of them, without keeping the value."""
+        return self._digest("claim", kind, value)
 
 
 def new_code(length: int) -> str:

@@ -38,7 +38,25 @@ PHONE_HOUR = Budget("phone-hour", 3600)
 PHONE_DAY = Budget("phone-day", None)
 SMS_DAY = Budget("sms-day", None)
 
+EMAIL_DAY = Budget("email-day", None)
+
 SYSTEM = "*"  # the key of system-wide budgets
+
+
+class RateLimited(Exception):
+    """This client sent too many requests (HTTP 429)."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many requests from this address; retry in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+def admit_client(client_key: str, limit: int, now: float, zone: ZoneInfo) -> None:
+    """Counts one request of a client against its per-minute budget; raises RateLimited
+    when the budget is spent. Every operation shares it: a client is one budget."""
+    retry_after = spend(CLIENT_MINUTE, client_key, limit, now, zone)
+    if retry_after is not None:
+        raise RateLimited(retry_after)
 
 
 def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> int | None:

@@ -29,6 +29,61 @@ RET_MESSAGES = {
     ),
 }
 
+RETURN_MESSAGES = {
+    "000": (
+        "The application is successful. Check the email to obtain the account information. "
+        "If no email is received, contact operations personnel.",
+        "申请成功,请注意查收邮件获取账号信息,如未收到邮件请联系运营人员。",
+    ),
+    "001": (
+        "The verification code does not exist or has expired. Obtain a new one.",
+        "验证码不存在或者过期,请重新获取。",
+    ),
+    "002": ("Incorrect verification code.", "验证码错误。"),
+    "003": (
+        "An exception occurs during the verification of the verification code. "
+        "Contact operations personnel.",
+        "校验验证码出现异常,请联系运营人员。",
+    ),
+    "004": (
+        "The trial use application fails because a tenant in trial commercial use or "
+        "commercial use already exists. Contact operations personnel.",
+        "已经存在试商用或者商用的租户,试用失败,请联系运营人员。",
+    ),
+    "005": ("Resource conflict. Try again 1 minute later.", "资源冲突,请一分钟后再试。"),
+    "006": (
+        "The trial use application fails because there is no voice or multimedia access code "
+        "for trial use. Contact operations personnel.",
+        "没有支持试用的音频或多媒体接入码,试用失败,请联系运营人员。",
+    ),
+    "205": (
+        "The number of emails sent today has reached the threshold. "
+        "Contact operations personnel to change the threshold.",
+        "今日系统发送邮件已达阈值,请联系运营人员修改系统每天总发送阈值。",
+    ),
+}
+
+# 000 when the tenant is open but the mail server has not taken the account mail yet.
+MAIL_QUEUED = (
+    "The application is successful. The account email could not be sent yet and will be sent "
+    "again automatically. If no email is received, contact operations personnel.",
+    "申请成功,账号邮件暂未发出,系统将自动重发,如未收到邮件请联系运营人员。",
+)
+
+ACCOUNT_MAIL_SUBJECT = ("Your trial tenant is ready", "您的试用租户已开通")
+ACCOUNT_MAIL_TEXT = (
+    "Your trial of the contact centre for {company} is open until {trial_end} (UTC).\n\n"
+    "Administrator account: {account}\n"
+    "Trial access code: {access_code}\n"
+    "One-time setup token: {token}\n\n"
+    "Use the token once to set the administrator's password. Do not share it.\n",
+    "{company} 的联络中心试用已开通,有效期至 {trial_end}(UTC)。\n\n"
+    "管理员账号:{account}\n"
+    "试用接入码:{access_code}\n"
+    "一次性设置令牌:{token}\n\n"
+    "请使用该令牌设置管理员密码,令牌仅可使用一次,请勿泄露。\n",
+)
+
 PROBLEM_TITLES = {
     400: (
         "Incorrect request. Check the request path and parameters.",
@@ -70,6 +125,17 @@ def _pick(pair: tuple[str, str], language: str) -> str:
 
 def ret_message(ret_code: str, language: str) -> str:
     return _pick(RET_MESSAGES[ret_code], language)
+
+
+def return_message(return_code: str, language: str, *, mail_queued: bool = False) -> str:
+    return _pick(MAIL_QUEUED if mail_queued else RETURN_MESSAGES[return_code], language)
+
+
+def account_mail(language: str, **fields: str) -> tuple[str, str]:
+    """The account mail's subject and text."""
+    return _pick(ACCOUNT_MAIL_SUBJECT, language), _pick(ACCOUNT_MAIL_TEXT, language).format(
+        **fields
+    )
 
 
 def problem_title(status: int, language: str) -> str:

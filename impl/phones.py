@@ -13,12 +13,14 @@ import unicodedata
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from applytry.errors import InvalidInput
+
 # What a person may type around the digits, after NFKC has folded full-width forms.
 _TYPED = re.compile(r"[0-9 ()\-.+]+")
 _MOBILE = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
-class InvalidPhone(ValueError):
+class InvalidPhone(InvalidInput):
     """The text is not a mobile number of an accepted country."""
 
 

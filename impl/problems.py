@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException
 
 from applytry import messages
 from applytry.db.database import forget_connection
-from applytry.phones import InvalidPhone
-from applytry.verification import RateLimited
+from applytry.errors import InvalidInput
+from applytry.limits import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def http_error(request: ConnexionRequest, exc: HTTPException) -> Connexion
     return problem(request, exc.status_code, detail, exc.headers)
 
 
-async def invalid_phone(request: ConnexionRequest, exc: InvalidPhone) -> ConnexionResponse:
+async def invalid_input(request: ConnexionRequest, exc: InvalidInput) -> ConnexionResponse:
     return problem(request, 400, str(exc))
 
 
@@ -104,7 +104,7 @@ def register(app: connexion.AsyncApp) -> None:
     # connexion registers its own handler for ProblemException; ours must replace it too.
     app.add_error_handler(ProblemException, http_error)
     app.add_error_handler(HTTPException, http_error)
-    app.add_error_handler(InvalidPhone, invalid_phone)
+    app.add_error_handler(InvalidInput, invalid_input)
     app.add_error_handler(RateLimited, rate_limited)
     app.add_error_handler(UnicodeDecodeError, undecodable)
     app.add_error_handler(RecursionError, too_deep)

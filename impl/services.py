@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 
+from applytry.accountmail import AccountMail
 from applytry.config import Settings
-from applytry.sms import SmsSender
+from applytry.digests import Digests
+from applytry.jobs import MAIL, PROVISION, JobRunner
+from applytry.mail import build_mailer
+from applytry.provisioning import ProvisioningHook
+from applytry.sms import SmsSender, build_sender
+from applytry.tenants import TenantApplications
+from applytry.thresholds import Thresholds
 from applytry.verification import CodeIssuer
 
 
@@ -14,6 +23,41 @@ class Services:
     settings: Settings
     sender: SmsSender
     issuer: CodeIssuer
+    applications: TenantApplications
+    runner: JobRunner
+    hook: ProvisioningHook | None = None
 
     async def aclose(self) -> None:
         await self.sender.aclose()
+        if self.hook is not None:
+            await self.hook.aclose()
+
+
+def build_runner(
+    settings: Settings, digests: Digests, clock: Callable[[], float] = time.time
+) -> tuple[JobRunner, ProvisioningHook | None]:
+    """The job runner with a handler for each kind of job; also used by the CLI's retries."""
+    handlers = {MAIL: AccountMail(build_mailer(settings), digests)}
+    hook = None
+    if settings.provisioning_url:
+        key = (settings.provisioning_secret or settings.resolve_secret().decode()).encode()
+        hook = ProvisioningHook(settings.provisioning_url, key, settings.provisioning_timeout_s)
+        handlers[PROVISION] = hook
+    return JobRunner(handlers, clock), hook
+
+
+def build_services(
+    settings: Settings, secret: bytes, clock: Callable[[], float] = time.time
+) -> Services:
+    digests = Digests(secret)
+    thresholds = Thresholds(settings)
+    sender = build_sender(settings, secret)
+    runner, hook = build_runner(settings, digests, clock)
+    return Services(
+        settings=settings,
+        sender=sender,
+        issuer=CodeIssuer(settings, digests, sender, thresholds, clock),
+        applications=TenantApplications(settings, digests, thresholds, runner, clock),
+        runner=runner,
+        hook=hook,
+    )

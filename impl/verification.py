@@ -24,6 +24,7 @@ from applytry.db.models import SmsMessage, Verification
 from applytry.digests import Digests, new_code
 from applytry.phones import Phone, parse_phone
 from applytry.sms import Delivery, SendResult, Sms, SmsSender
+from applytry.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,6 @@ class Outcome:
     retry_after: int | None = None  # seconds, with 201
 
 
-class RateLimited(Exception):
-    """This client sent too many requests (HTTP 429)."""
-
-    def __init__(self, retry_after: int):
-        super().__init__(f"too many requests from this address; retry in {retry_after} seconds")
-        self.retry_after = retry_after
-
-
 class _Refused(Exception):
     """Raised inside the reservation to roll it back and answer ``outcome`` instead."""
 
@@ -64,32 +57,27 @@ class CodeIssuer:
         settings: Settings,
         digests: Digests,
         sender: SmsSender,
+        thresholds: Thresholds,
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
         self.digests = digests
         self.sender = sender
+        self.thresholds = thresholds
         self.clock = clock
         self.zone = settings.zone
 
     async def issue(self, raw_phone: str, client: str, language: str) -> Outcome:
         """Sends a fresh code to ``raw_phone`` unless a rule refuses it.
 
-        Raises InvalidPhone (400) or RateLimited (429); database failures propagate (500)
+        Raises InvalidPhone (400) or limits.RateLimited (429); database failures propagate (500)
         before anything is sent.
         """
         phone = parse_phone(raw_phone, self.settings.countries)
         now = self.clock()
-        retry_after = limits.spend(
-            limits.CLIENT_MINUTE,
-            self.digests.client(client),
-            self.settings.ip_per_minute,
-            now,
-            self.zone,
+        limits.admit_client(
+            self.digests.client(client), self.thresholds.get("ip_per_minute"), now, self.zone
         )
-        if retry_after is not None:
-            log.info("client over its rate limit", extra={"phone": phone.masked})
-            raise RateLimited(retry_after)
 
         code = new_code(self.settings.code_length)
         message_id = str(uuid.uuid4())
@@ -122,7 +110,7 @@ class CodeIssuer:
     def _reserve(self, phone: Phone, code: str, message_id: str, now: float) -> str:
         """Stores the code and spends every budget, or changes nothing and raises _Refused.
         Returns the phone's key."""
-        settings = self.settings
+        threshold = self.thresholds.get
         key = self.digests.phone(phone.e164)
         with write_transaction():
             if not self._claim(phone, key, code, message_id, now):
@@ -130,9 +118,9 @@ class CodeIssuer:
                 retry_after = max(1, math.ceil(resend_at - now))
                 raise _Refused(Outcome("201", retry_after), "resend interval")
             for budget, budget_key, limit, ret_code in (
-                (limits.PHONE_HOUR, key, settings.phone_hourly_limit, "201"),
-                (limits.PHONE_DAY, key, settings.phone_daily_limit, "201"),
-                (limits.SMS_DAY, limits.SYSTEM, settings.sms_daily_limit, "205"),
+                (limits.PHONE_HOUR, key, threshold("phone_hourly_limit"), "201"),
+                (limits.PHONE_DAY, key, threshold("phone_daily_limit"), "201"),
+                (limits.SMS_DAY, limits.SYSTEM, threshold("sms_daily_limit"), "205"),
             ):
                 retry_after = limits.spend(budget, budget_key, limit, now, self.zone)
                 if retry_after is not None:

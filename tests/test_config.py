@@ -104,7 +104,7 @@ def test_migrate_brings_the_schema_up_to_date_once(tmp_path, database_url):
         "migrate", cwd=tmp_path, APPLYTRY_DATABASE_URL=database_url, APPLYTRY_SECRET="s" * 16
     )
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
-    assert json.loads(first.stdout.splitlines()[-1])["applied"] == "0001_initial"
+    assert json.loads(first.stdout.splitlines()[-1])["applied"] == "0001_initial,0002_tenants"
     assert json.loads(again.stdout.splitlines()[-1])["applied"] == "none"
 
 

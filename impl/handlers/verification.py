@@ -10,7 +10,7 @@ from applytry.services import Services
 
 async def generate_verify_code(services: Services, body: dict):
     language = messages.negotiate(request.headers.get("accept-language"))
-    outcome = await services.issuer.issue(body["phone"], _client_address(), language)
+    outcome = await services.issuer.issue(body["phone"], client_address(), language)
     headers = {"Content-Type": "application/json"}  # connexion issue #1956
     if outcome.retry_after is not None:
         headers["Retry-After"] = str(outcome.retry_after)
@@ -21,6 +21,6 @@ async def generate_verify_code(services: Services, body: dict):
     return reply, 200, headers
 
 
-def _client_address() -> str:
+def client_address() -> str:
     client = request.scope.get("client")
     return client[0] if client else "unknown"

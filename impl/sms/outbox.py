@@ -1,16 +1,16 @@
 """Development and test delivery: each SMS becomes one JSON line in a local file.
 
 The file stands in for the phone, so it holds the text (and the code) in clear: keep it out of
-production. Several processes append to it at once; each line goes out in one ``write`` on a
-file opened with O_APPEND, which the kernel does not interleave.
+production. Several processes append to it at once (:func:`applytry.lines.append_line`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
+
+from applytry.lines import append_line
 
 from . import Delivery, SendResult, Sms
 
@@ -26,12 +26,7 @@ class OutboxSender:
     async def send(self, sms: Sms) -> SendResult:
         line = json.dumps({"id": sms.id, "to": sms.to, "text": sms.text}, ensure_ascii=False)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, (line + "\n").encode())
-            finally:
-                os.close(fd)
+            append_line(self.path, line)
         except OSError as exc:
             log.error("sms outbox unwritable: %s", exc.strerror, extra={"message_id": sms.id})
             return SendResult(Delivery.FAILED, detail=f"outbox: {exc.strerror}")

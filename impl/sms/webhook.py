@@ -1,25 +1,19 @@
-"""Delivery through any HTTP endpoint: ``{id, to, text}`` POSTed as JSON, signed.
+"""Delivery through any HTTP endpoint: ``{id, to, text}`` POSTed as JSON, signed as
+:mod:`applytry.signing` describes.
 
-The receiver checks ``X-Applytry-Signature: v1=<hex>``, an HMAC-SHA256 under the shared key
-over ``<X-Applytry-Timestamp>.<body>``, and can refuse stale timestamps to stop replays.
 2xx is accepted; 4xx refused (202); 5xx or no connection failed (204, code void); no answer
 within the timeout unconfirmed (204, the message may still arrive, so the code is kept).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 
 import httpx
 
+from applytry.signing import signed_headers
+
 from . import Delivery, SendResult, Sms
-
-
-def signature(key: bytes, timestamp: str, body: bytes) -> str:
-    return "v1=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 class WebhookSender:
@@ -33,12 +27,7 @@ class WebhookSender:
 
     async def send(self, sms: Sms) -> SendResult:
         body = json.dumps({"id": sms.id, "to": sms.to, "text": sms.text}).encode()
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "X-Applytry-Timestamp": timestamp,
-            "X-Applytry-Signature": signature(self.key, timestamp, body),
-        }
+        headers = signed_headers(self.key, body)
         try:
             response = await self.client.post(self.url, content=body, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

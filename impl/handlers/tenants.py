@@ -1,0 +1,21 @@
+"""applyTenant."""
+
+from __future__ import annotations
+
+from connexion import request
+
+from applytry import messages
+from applytry.handlers.verification import client_address
+from applytry.services import Services
+
+
+async def apply_tenant(services: Services, body: dict):
+    language = messages.negotiate(request.headers.get("accept-language"))
+    decision = await services.applications.apply(body, client_address(), language)
+    reply = {
+        "returnCode": decision.return_code,
+        "returnMsg": messages.return_message(
+            decision.return_code, language, mail_queued=decision.mail_queued
+        ),
+    }
+    return reply, 200, {"Content-Type": "application/json"}  # connexion issue #1956

@@ -1,0 +1,93 @@
+"""Thresholds that operators change at run time (DESIGN section 2, the ones marked *).
+
+The environment gives each its default; a value set with ``applytry settings set`` is stored in
+the database and overrides it on every instance. Each process re-reads the stored values at
+most every ``refresh_s`` seconds, so a change takes effect everywhere within seconds, without a
+restart and without a query per request. Every change is kept in an audit trail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from applytry.config import Settings, convert
+from applytry.db.database import write_transaction
+from applytry.db.models import Setting, SettingChange
+
+TUNABLE = (
+    "phone_hourly_limit",
+    "phone_daily_limit",
+    "ip_per_minute",
+    "sms_daily_limit",
+    "email_daily_limit",
+)
+
+
+class UnknownSetting(KeyError):
+    def __str__(self) -> str:
+        return f"{self.args[0]!r} is not a run-time setting; they are: {', '.join(TUNABLE)}"
+
+
+class Thresholds:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        refresh_s: float = 2.0,
+    ):
+        self.settings = settings
+        self.clock = clock
+        self.refresh_s = refresh_s
+        self._stored: dict[str, int] = {}
+        self._read_at: float | None = None
+
+    def get(self, name: str) -> int:
+        _check(name)
+        now = self.clock()
+        if self._read_at is None or now - self._read_at >= self.refresh_s:
+            self._stored = stored()
+            self._read_at = now
+        return self._stored.get(name, getattr(self.settings, name))
+
+    def effective(self) -> dict[str, tuple[int, str]]:
+        """Every threshold with where its value comes from (``database`` or ``environment``)."""
+        current = stored()
+        return {
+            name: (current[name], "database")
+            if name in current
+            else (getattr(self.settings, name), "environment")
+            for name in TUNABLE
+        }
+
+
+def stored() -> dict[str, int]:
+    return {row.name: int(row.value) for row in Setting.select() if row.name in TUNABLE}
+
+
+def change(name: str, value: str | None, by: str, now: float | None = None) -> None:
+    """Stores ``value`` for ``name`` (None: back to the environment's default), audited."""
+    _check(name)
+    text = None if value is None else str(convert(name, value))
+    now = time.time() if now is None else now
+    with write_transaction():
+        old = Setting.get_or_none(Setting.name == name)
+        if text is None:
+            Setting.delete().where(Setting.name == name).execute()
+        else:
+            Setting.insert(name=name, value=text, updated_at=now, updated_by=by).on_conflict(
+                conflict_target=[Setting.name],
+                preserve=[Setting.value, Setting.updated_at, Setting.updated_by],
+            ).execute()
+        SettingChange.create(
+            name=name,
+            old_value=old.value if old else None,
+            new_value=text,
+            changed_at=now,
+            changed_by=by,
+        )
+
+
+def _check(name: str) -> None:
+    if name not in TUNABLE:
+        raise UnknownSetting(name)
