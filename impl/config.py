@@ -67,6 +67,7 @@ class Settings:
     log_level: str = "INFO"
     db_lock_timeout_s: float = 5.0
     cors_origins: tuple[str, ...] = ()
+    settings_refresh_s: float = 2.0
 
     @property
     def zone(self) -> ZoneInfo:
@@ -276,4 +277,5 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "log_level": _choice(*LOG_LEVELS, fold=str.upper),
     "db_lock_timeout_s": _seconds(0.01, 60),
     "cors_origins": _origins,
+    "settings_refresh_s": _number(float, 0, 60, " seconds"),
 }

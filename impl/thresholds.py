@@ -2,7 +2,7 @@
 
 The environment gives each its default; a value set with ``applytry settings set`` is stored in
 the database and overrides it on every instance. Each process re-reads the stored values at
-most every ``refresh_s`` seconds, so a change takes effect everywhere within seconds, without a
+most every ``APPLYTRY_SETTINGS_REFRESH_S`` seconds (2), so a change takes effect everywhere within seconds, without a
 restart and without a query per request. Every change is kept in an audit trail.
 """
 
@@ -30,15 +30,10 @@ class UnknownSetting(KeyError):
 
 
 class Thresholds:
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Callable[[], float] = time.monotonic,
-        refresh_s: float = 2.0,
-    ):
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.clock = clock
-        self.refresh_s = refresh_s
+        self.refresh_s = settings.settings_refresh_s
         self._stored: dict[str, int] = {}
         self._read_at: float | None = None
 

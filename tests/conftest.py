@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,7 @@ from applytry.db.database import forget_connection
 from applytry.testing import ServiceProcess
 
 GENERATE = "/apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode"
+APPLY = "/apiaccess/rest/ipccprovision/v1/applyTry/applyTenant"
 SECRET = "test-secret-0123456789abcdef"
 BACKEND = os.environ.get("APPLYTRY_TEST_DATABASE", "sqlite")
 POSTGRES_ADMIN = os.environ.get(
@@ -89,6 +91,7 @@ def settings_for(database_url, tmp_path):
             "database_url": database_url,
             "secret": SECRET,
             "sms_outbox": str(tmp_path / "outbox" / "sms.jsonl"),
+            "email_outbox": str(tmp_path / "outbox" / "mail.jsonl"),
             "db_lock_timeout_s": 1,
         }
         values.update(overrides)
@@ -136,6 +139,8 @@ def client(client_for):
 
 
 class Outbox:
+    """A local outbox file: what was sent, one JSON object a line."""
+
     def __init__(self, path: Path):
         self.path = path
 
@@ -144,14 +149,36 @@ class Outbox:
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines()]
 
+    def code_for(self, e164: str) -> str:
+        """The code in the newest SMS to ``e164``."""
+        texts = [sms["text"] for sms in self.messages() if sms["to"] == e164]
+        assert texts, f"no SMS to {e164}"
+        return re.search(r"\d{6,10}", texts[-1]).group()
+
 
 @pytest.fixture
 def outbox(tmp_path):
     return Outbox(tmp_path / "outbox" / "sms.jsonl")
 
 
+@pytest.fixture
+def mailbox(tmp_path):
+    return Outbox(tmp_path / "outbox" / "mail.jsonl")
+
+
 def generate(client, phone, **headers):
     return client.post(GENERATE, json={"phone": phone}, headers=headers)
+
+
+def apply_tenant(client, phone, code, company="一键试用公司", email="trial@example.com", **headers):
+    body = {"companyName": company, "phone": phone, "phoneVerifyCode": code, "email": email}
+    return client.post(APPLY, json=body, headers=headers)
+
+
+def load_access_codes(*codes: str) -> None:
+    from applytry import accesscodes
+
+    accesscodes.import_codes(list(codes), time.time())
 
 
 # --- an imitation SMS gateway: a real HTTP server on 127.0.0.1 ---------------------------
