@@ -2,8 +2,8 @@
 
 The environment gives each its default; a value set with ``applytry settings set`` is stored in
 the database and overrides it on every instance. Each process re-reads the stored values at
-most every ``APPLYTRY_SETTINGS_REFRESH_S`` seconds (2), so a change takes effect everywhere within seconds, without a
-restart and without a query per request. Every change is kept in an audit trail.
+most every ``APPLYTRY_SETTINGS_REFRESH_S`` seconds (2), so a change takes effect everywhere
+within seconds, without a restart and without a query per request. Every change is audited.
 """
 
 from __future__ import annotations
