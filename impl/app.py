@@ -22,9 +22,8 @@ from starlette.middleware.cors import CORSMiddleware
 from applytry import docs, logs, problems
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
-from applytry.db.database import bind
-from applytry.db.migrations import migrate
 from applytry.services import Services, build_services
+from applytry.storage import prepare_storage
 
 SPEC = Path(__file__).with_name("openapi.yaml")
 
@@ -45,13 +44,6 @@ class BoundResolver(Resolver):
 
 def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def prepare_storage(settings: Settings) -> bytes:
-    """Binds the database, brings its schema up to date and returns the hashing secret."""
-    bind(settings.database_url, settings.db_lock_timeout_s)
-    migrate()
-    return settings.resolve_secret()
 
 
 def create_app(

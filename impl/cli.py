@@ -1,10 +1,16 @@
-"""The ``applytry`` command: serve and migrate."""
+"""The ``applytry`` command: serve, migrate, and the operators' tools (access codes, retries of
+account mail and provisioning, run-time settings)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime
+import getpass
 import logging
 import sys
+import time
+from pathlib import Path
 
 from applytry import logs
 from applytry.config import ConfigError, Settings
@@ -15,7 +21,7 @@ log = logging.getLogger("applytry.cli")
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from applytry.app import prepare_storage
+    from applytry.storage import prepare_storage
 
     # Migrate and create the secret once, before the workers start.
     prepare_storage(settings)
@@ -44,7 +50,125 @@ def migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage(settings: Settings) -> bytes:
+    from applytry.storage import prepare_storage
+
+    return prepare_storage(settings)
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def import_access_codes(settings: Settings, args: argparse.Namespace) -> int:
+    from applytry import accesscodes
+
+    path = Path(args.file)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"applytry: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    codes, errors = accesscodes.parse(lines)
+    if errors:
+        # All or nothing: a file with a typo is fixed and imported again, not half-loaded.
+        print("applytry: nothing imported:\n  " + "\n  ".join(errors), file=sys.stderr)
+        return 2
+    _storage(settings)
+    report = accesscodes.import_codes(codes, time.time())
+    print(f"imported {report.added} access codes; {report.already_there} were already there")
+    return 0
+
+
+def list_access_codes(settings: Settings, args: argparse.Namespace) -> int:
+    from applytry import accesscodes
+
+    _storage(settings)
+    rows = accesscodes.pool()
+    free = sum(row.tenant_id is None for row in rows)
+    for row in rows:
+        if row.tenant_id is None:
+            print(f"{row.code}\tfree")
+        elif not args.free:
+            print(f"{row.code}\t{row.tenant_id}\t{_when(row.assigned_at)}")
+    print(f"{free} free of {len(rows)}", file=sys.stderr)
+    return 0
+
+
+def retry_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """Runs the due jobs of one kind; exit 1 while any is still failing, for cron to notice."""
+    from applytry import jobs
+    from applytry.digests import Digests
+    from applytry.services import build_runner
+
+    runner, hook = build_runner(settings, Digests(_storage(settings)))
+    if args.kind == jobs.PROVISION and hook is None:
+        print("applytry: APPLYTRY_PROVISIONING_URL is not set", file=sys.stderr)
+        return 2
+
+    async def run() -> jobs.RunReport:
+        try:
+            return await runner.run_due(args.kind)
+        finally:
+            if hook is not None:
+                await hook.aclose()
+
+    report = asyncio.run(run())
+    waiting = jobs.pending(args.kind)
+    print(f"{args.kind}: {report.done} done, {report.failed} failed, {len(waiting)} pending")
+    for job in waiting:
+        print(
+            f"  {job.id} tenant {job.tenant_id}: {job.attempts} attempts, "
+            f"next {_when(job.next_at)}, last error: {job.last_error}"
+        )
+    return 1 if waiting else 0
+
+
+def list_settings(settings: Settings, _args: argparse.Namespace) -> int:
+    from applytry.thresholds import Thresholds
+
+    _storage(settings)
+    for name, (value, source) in Thresholds(settings).effective().items():
+        print(f"{name}\t{value}\t({source})")
+    return 0
+
+
+def get_setting(settings: Settings, args: argparse.Namespace) -> int:
+    from applytry.thresholds import Thresholds, UnknownSetting
+
+    _storage(settings)
+    try:
+        print(Thresholds(settings).get(args.name))
+    except UnknownSetting as exc:
+        print(f"applytry: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def set_setting(settings: Settings, args: argparse.Namespace) -> int:
+    from applytry import thresholds
+
+    _storage(settings)
+    try:
+        thresholds.change(args.name, args.value, by=args.by)
+    except (thresholds.UnknownSetting, ValueError) as exc:
+        print(f"applytry: {args.name}: {exc}", file=sys.stderr)
+        return 2
+    shown = args.value if args.value is not None else "the environment's default"
+    print(
+        f"{args.name} set to {shown}; every instance applies it within "
+        f"{settings.settings_refresh_s:g} s"
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
+    from applytry.jobs import MAIL, PROVISION
+    from applytry.thresholds import TUNABLE
+
     root = argparse.ArgumentParser(prog="applytry", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="run the HTTP service")
@@ -55,6 +179,43 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply pending schema migrations").set_defaults(
         handler=migrate
     )
+
+    pool = commands.add_parser("access-codes", help="the pool of trial access codes")
+    pool_commands = pool.add_subparsers(dest="action", required=True)
+    load = pool_commands.add_parser("import", help="add the codes of FILE, one a line")
+    load.add_argument("file")
+    load.set_defaults(handler=import_access_codes)
+    show = pool_commands.add_parser("list", help="every code and the tenant holding it")
+    show.add_argument("--free", action="store_true", help="only the codes still free")
+    show.set_defaults(handler=list_access_codes)
+
+    for kind, name, what in (
+        (MAIL, "mail", "account mails"),
+        (PROVISION, "provisioning", "provisioning hook calls"),
+    ):
+        group = commands.add_parser(name, help=f"{what} that failed")
+        retry = group.add_subparsers(dest="action", required=True).add_parser(
+            "retry", help=f"send the {what} that are due again"
+        )
+        retry.set_defaults(handler=retry_jobs, kind=kind)
+
+    tune = commands.add_parser("settings", help="thresholds changed at run time")
+    tune_commands = tune.add_subparsers(dest="action", required=True)
+    tune_commands.add_parser("list", help="every threshold and its source").set_defaults(
+        handler=list_settings
+    )
+    get = tune_commands.add_parser("get", help="one threshold's value now")
+    get.add_argument("name", choices=TUNABLE)
+    get.set_defaults(handler=get_setting)
+    put = tune_commands.add_parser("set", help="store a value for every instance")
+    put.add_argument("name", choices=TUNABLE)
+    put.add_argument("value")
+    put.add_argument("--by", default=getpass.getuser(), help="who changes it (audited)")
+    put.set_defaults(handler=set_setting)
+    drop = tune_commands.add_parser("unset", help="back to the environment's default")
+    drop.add_argument("name", choices=TUNABLE)
+    drop.add_argument("--by", default=getpass.getuser(), help="who changes it (audited)")
+    drop.set_defaults(handler=set_setting, value=None)
     return root
 
 
@@ -65,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"applytry: {exc}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, "stdout" if args.command == "serve" else "stderr")
     return args.handler(settings, args)
 
 

@@ -159,10 +159,14 @@ def _number(kind: type, low: float, high: float, unit: str = "") -> Callable[[ob
     def convert(value: object) -> float:
         number = kind(str(value).strip())
         if not low <= number <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}{unit}")
+            raise ValueError(f"must be between {_shown(low)} and {_shown(high)}{unit}")
         return number
 
     return convert
+
+
+def _shown(bound: float) -> str:
+    return f"{bound:,}" if isinstance(bound, int) else f"{bound:g}"
 
 
 def _integer(low: int, high: int) -> Callable[[object], int]:

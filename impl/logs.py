@@ -11,6 +11,7 @@ import logging
 import logging.config
 import re
 import time
+import warnings
 
 # A run of at least nine digits, optionally led by + and split by spaces or dashes.
 _PHONE_LIKE = re.compile(r"\+?\d(?:[ \-]?\d){8,}")
@@ -43,8 +44,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def config(level: str) -> dict:
-    """A ``logging.config.dictConfig`` document: ours and uvicorn's loggers, all in JSON."""
+def config(level: str, stream: str = "stdout") -> dict:
+    """A ``logging.config.dictConfig`` document: ours and uvicorn's loggers, all in JSON, on
+    ``stream`` (``stdout`` for the service, ``stderr`` for commands whose output is data)."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -53,7 +55,7 @@ def config(level: str) -> dict:
             "stdout": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
-                "stream": "ext://sys.stdout",
+                "stream": f"ext://sys.{stream}",
             }
         },
         "root": {"handlers": ["stdout"], "level": level},
@@ -65,6 +67,9 @@ def config(level: str) -> dict:
     }
 
 
-def configure(level: str) -> None:
-    logging.config.dictConfig(config(level))
+def configure(level: str, stream: str = "stdout") -> None:
+    logging.config.dictConfig(config(level, stream))
     logging.captureWarnings(True)  # library warnings become JSON lines too
+    # connexion imports starlette.testclient at import time, which warns about httpx on every
+    # start; the service never uses the test client, so the line would only be noise.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")

@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -223,6 +225,44 @@ def gateway():
     server = Gateway()
     yield server
     server.close()
+
+
+@pytest.fixture
+def db(database_url):
+    """This test's database, bound in this process too (for reading what a command did)."""
+    from applytry.db.database import bind
+
+    return bind(database_url)
+
+
+# --- the command line, through its real entry point ---------------------------------------
+
+
+def run_cli(*args, cwd, **env):
+    return subprocess.run(
+        [sys.executable, "-m", "applytry.cli", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def cli(tmp_path, database_url):
+    """``applytry ...`` against this test's database, in its folder (outboxes included)."""
+
+    def command(*args, **env):
+        settings = {
+            "APPLYTRY_DATABASE_URL": database_url,
+            "APPLYTRY_SECRET": SECRET,
+            "APPLYTRY_SMS_OUTBOX": str(tmp_path / "outbox" / "sms.jsonl"),
+            "APPLYTRY_EMAIL_OUTBOX": str(tmp_path / "outbox" / "mail.jsonl"),
+        }
+        return run_cli(*args, cwd=tmp_path, **{**settings, **env})
+
+    return command
 
 
 # --- real service processes ---------------------------------------------------------------

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 
 import pytest
 
 from applytry.config import ConfigError, Settings
 from applytry.logs import JsonFormatter
+from conftest import run_cli
 
 
 def test_defaults_are_the_documented_ones():
@@ -78,17 +76,6 @@ def test_the_embedded_secret_is_generated_once(tmp_path):
     assert oct((tmp_path / "a.db.secret").stat().st_mode & 0o777) == "0o600"
 
 
-def run_cli(*args, cwd, **env):
-    return subprocess.run(
-        [sys.executable, "-m", "applytry.cli", *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_a_bad_configuration_stops_the_command_with_a_clear_message(tmp_path):
     result = run_cli("serve", cwd=tmp_path, APPLYTRY_SMS_TIMEOUT_S="soon")
     assert result.returncode == 2
@@ -104,8 +91,8 @@ def test_migrate_brings_the_schema_up_to_date_once(tmp_path, database_url):
         "migrate", cwd=tmp_path, APPLYTRY_DATABASE_URL=database_url, APPLYTRY_SECRET="s" * 16
     )
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
-    assert json.loads(first.stdout.splitlines()[-1])["applied"] == "0001_initial,0002_tenants"
-    assert json.loads(again.stdout.splitlines()[-1])["applied"] == "none"
+    assert json.loads(first.stderr.splitlines()[-1])["applied"] == "0001_initial,0002_tenants"
+    assert json.loads(again.stderr.splitlines()[-1])["applied"] == "none"
 
 
 def test_log_lines_are_json_and_mask_phone_numbers():
