@@ -228,11 +228,12 @@ def gateway():
 
 
 @pytest.fixture
-def db(database_url):
-    """This test's database, bound in this process too (for reading what a command did)."""
-    from applytry.db.database import bind
+def db(settings_for):
+    """This test's database, migrated and bound in this process too, for setting up and
+    reading what a command or a server process did."""
+    from applytry.storage import prepare_storage
 
-    return bind(database_url)
+    prepare_storage(settings_for())
 
 
 # --- the command line, through its real entry point ---------------------------------------
