@@ -11,11 +11,9 @@ from applytry.app import SPEC
 from applytry.db.models import MODELS
 from conftest import GENERATE
 
+PATHS = yaml.safe_load(SPEC.read_text())["paths"]
 DOCUMENTED = {
-    int(status)
-    for status in yaml.safe_load(SPEC.read_text())["paths"]["/applyTry/generateverifycode"]["post"][
-        "responses"
-    ]
+    path: {int(status) for status in item["post"]["responses"]} for path, item in PATHS.items()
 }
 
 JSON = {"Content-Type": "application/json"}
@@ -59,8 +57,9 @@ BAD_BODIES = {
 }
 
 
-def table_rows() -> dict[str, int]:
-    return {model.__name__: model.select().count() for model in MODELS}
+def table_rows() -> dict[str, object]:
+    """Every table's content, so that any change shows."""
+    return {model.__name__: sorted(map(str, model.select().tuples())) for model in MODELS}
 
 
 @pytest.mark.parametrize("name", list(BAD_BODIES))
@@ -70,13 +69,59 @@ def test_bad_input_is_a_documented_problem_and_changes_nothing(client, outbox, n
 
     response = client.post(GENERATE, content=body, headers=headers)
 
+    assert_documented_problem(response, "/applyTry/generateverifycode")
+    assert outbox.messages() == []
+    assert table_rows() == before
+
+
+def assert_documented_problem(response, path: str) -> None:
     assert 400 <= response.status_code < 500
-    assert response.status_code in DOCUMENTED
+    assert response.status_code in DOCUMENTED[path]
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert problem["status"] == response.status_code
     assert problem["title"]
-    assert outbox.messages() == []
+
+
+GOOD_APPLICATION = {
+    "companyName": "一键试用公司",
+    "phone": "13800138000",
+    "phoneVerifyCode": "123456",
+    "email": "trial@example.com",
+}
+BAD_APPLICATIONS = {
+    **{
+        f"missing {field}": {k: v for k, v in GOOD_APPLICATION.items() if k != field}
+        for field in GOOD_APPLICATION
+    },
+    **{f"null {field}": {**GOOD_APPLICATION, field: None} for field in GOOD_APPLICATION},
+    **{f"number {field}": {**GOOD_APPLICATION, field: 138} for field in GOOD_APPLICATION},
+    **{f"empty {field}": {**GOOD_APPLICATION, field: ""} for field in GOOD_APPLICATION},
+    "blank company": {**GOOD_APPLICATION, "companyName": "   "},
+    "company too long": {**GOOD_APPLICATION, "companyName": "x" * 129},
+    "not a phone": {**GOOD_APPLICATION, "phone": "call me"},
+    "a landline": {**GOOD_APPLICATION, "phone": "+86 10 6552 9988"},
+    "code too long": {**GOOD_APPLICATION, "phoneVerifyCode": "1" * 17},
+    "email without @": {**GOOD_APPLICATION, "email": "trial.example.com"},
+    "email without domain": {**GOOD_APPLICATION, "email": "trial@"},
+    "email with spaces": {**GOOD_APPLICATION, "email": "tri al@example.com"},
+    "email with two @": {**GOOD_APPLICATION, "email": "a@b@example.com"},
+    "email too long": {**GOOD_APPLICATION, "email": "a" * 250 + "@example.com"},
+    "body is an array": [GOOD_APPLICATION],
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_APPLICATIONS))
+def test_a_bad_application_is_a_documented_problem_and_changes_nothing(client, outbox, name):
+    from conftest import APPLY, load_access_codes
+
+    load_access_codes("95555001")
+    assert client.post(GENERATE, json={"phone": "13800138000"}).json()["retCode"] == "200"
+    before = table_rows()
+
+    response = client.post(APPLY, json=BAD_APPLICATIONS[name])
+
+    assert_documented_problem(response, "/applyTry/applyTenant")
     assert table_rows() == before
 
 
