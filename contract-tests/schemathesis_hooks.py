@@ -1,11 +1,12 @@
-"""Teaches schemathesis what a ``format: phone`` string is.
+"""Teaches schemathesis what ``format: phone`` and ``format: email`` strings are.
 
-JSON Schema cannot say which strings are real mobile numbers, so without this every
-schema-valid but unreal phone ("0", "((((") would be a "valid request" that the service
-rightly answers with 400. With it, positive cases are real mobile numbers of the region the
-service under test accepts (China, the default), in every spelling the spec allows, and the
-``positive_data_acceptance`` check keeps its full strength. Negative cases still come from
-the schema itself.
+JSON Schema cannot say which strings are real mobile numbers, or addresses that can receive
+mail, so without this every schema-valid but unreal phone ("0", "((((") or address
+(``x@y.test``, a special-use domain that never receives mail) would be a "valid request" that
+the service rightly answers with 400. With it, positive cases are real mobile numbers of the
+region the service under test accepts (China, the default), in every spelling the spec allows,
+and addresses under public top-level domains, and the ``positive_data_acceptance`` check keeps
+its full strength. Negative cases still come from the schema itself.
 """
 
 from __future__ import annotations
@@ -45,4 +46,11 @@ def mobile_numbers(draw) -> str:
     return draw(st.sampled_from(_spellings(number)))
 
 
+# Local parts and domain labels as mailbox providers hand them out; public top-level domains.
+ADDRESSES = st.from_regex(
+    r"\A[a-z0-9]([a-z0-9._+-]{0,20}[a-z0-9])?@([a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?\.){1,3}"
+    r"(com|cn|net|org|io|de|co\.uk)\Z"
+).filter(lambda address: ".." not in address and ".@" not in address)
+
 schemathesis.openapi.format("phone", mobile_numbers())
+schemathesis.openapi.format("email", ADDRESSES)

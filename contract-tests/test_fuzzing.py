@@ -7,12 +7,13 @@ file; its JUnit report goes to the reports folder (``reports/contract/`` by defa
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import BASE_PATH, HERE, SPEC, run
+from conftest import BASE_PATH, HERE, SPEC
 
 EXAMPLES = int(os.environ.get("APPLYTRY_FUZZ_EXAMPLES", "200"))
 
@@ -26,24 +27,25 @@ def test_schemathesis_finds_nothing(start_service, reports):
     service = start_service(ip_per_minute=1_000_000)
     junit = reports / "schemathesis.xml"
     schemathesis = Path(sys.executable).with_name("schemathesis")
-    output = run(
-        [
-            str(schemathesis),
-            "--config-file",
-            str(HERE / "schemathesis.toml"),
-            "run",
-            str(SPEC),
-            "--url",
-            service.url + BASE_PATH,
-            "--max-examples",
-            str(EXAMPLES),
-            "--report-junit-path",
-            str(junit),
-            "--no-color",
-        ],
-        cwd=HERE,
-        timeout_s=1200,
+    command = [
+        str(schemathesis),
+        "--config-file",
+        str(HERE / "schemathesis.toml"),
+        "run",
+        str(SPEC),
+        "--url",
+        service.url + BASE_PATH,
+        "--max-examples",
+        str(EXAMPLES),
+        "--report-junit-path",
+        str(junit),
+        "--no-color",
+    ]
+    result = subprocess.run(
+        command, cwd=HERE, capture_output=True, text=True, timeout=1500, check=False
     )
+    output = result.stdout + result.stderr
     (reports / "schemathesis.txt").write_text(output)
+    assert result.returncode == 0, output
     assert "generated" in output and junit.exists()
     assert "Traceback" not in service.log()
