@@ -1,7 +1,7 @@
 """Structured logs: one JSON object a line on standard output.
 
 Domain code logs masked phones only; as a second line of defence the formatter masks anything
-in a message that looks like a full phone number.
+in a message or a field that looks like a full phone number or an email address.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import warnings
 
 # A run of at least nine digits, optionally led by + and split by spaces or dashes.
 _PHONE_LIKE = re.compile(r"\+?\d(?:[ \-]?\d){8,}")
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+_EMAIL_LIKE = re.compile(r"([^\s@'\"<>(),;:]{1,64})@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# What every log record carries; anything else is a field the code added.
+RECORD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
     "asctime",
     "color_message",  # uvicorn's copy of the message with terminal colours
@@ -27,6 +29,15 @@ def _mask(match: re.Match) -> str:
     return digits[:4] + "****" + digits[-4:]
 
 
+def _mask_email(match: re.Match) -> str:
+    return match.group(1)[0] + "***@" + match.group(2)
+
+
+def mask_text(text: str) -> str:
+    """Phone numbers and email addresses in free text, masked."""
+    return _PHONE_LIKE.sub(_mask, _EMAIL_LIKE.sub(_mask_email, text))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -34,11 +45,13 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "msg": _PHONE_LIKE.sub(_mask, record.getMessage()),
+            "msg": mask_text(record.getMessage()),
         }
         for name, value in vars(record).items():
-            if name not in _STANDARD and not name.startswith("_") and value is not None:
-                entry[name] = value if isinstance(value, int | float | bool) else str(value)
+            if name not in RECORD_ATTRIBUTES and not name.startswith("_") and value is not None:
+                entry[name] = (
+                    value if isinstance(value, int | float | bool) else mask_text(str(value))
+                )
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -60,6 +73,9 @@ def config(level: str, stream: str = "stdout") -> dict:
         },
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
+            # SQL statements carry account data in their parameters (a tenant's phone and
+            # email): never logged, whatever the level.
+            "peewee": {"level": "INFO"},
             "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"handlers": ["stdout"], "level": level, "propagate": False},
