@@ -6,6 +6,7 @@ to this process's services, maps errors to problems and adds the body limit.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import importlib
@@ -62,7 +63,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        retries = asyncio.create_task(services.runner.retry_forever(settings.job_retry_s))
         yield
+        retries.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retries
         await services.aclose()
 
     app = connexion.AsyncApp(__name__, lifespan=lifespan, swagger_ui_options=docs.SWAGGER_UI)

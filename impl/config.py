@@ -68,6 +68,7 @@ class Settings:
     db_lock_timeout_s: float = 5.0
     cors_origins: tuple[str, ...] = ()
     settings_refresh_s: float = 2.0
+    job_retry_s: float = 30.0
 
     @property
     def zone(self) -> ZoneInfo:
@@ -282,4 +283,5 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "db_lock_timeout_s": _seconds(0.01, 60),
     "cors_origins": _origins,
     "settings_refresh_s": _number(float, 0, 60, " seconds"),
+    "job_retry_s": _seconds(0.05, 3600),
 }

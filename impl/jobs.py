@@ -1,7 +1,8 @@
 """Work that must happen once after a commit and may fail: the account mail, the provisioning
 hook. A job row is written in the same transaction as the tenant, so it exists exactly when
-the tenant does; it is then run at once, and, if that fails, again later with back-off by
-``applytry mail retry`` / ``applytry provisioning retry`` (from cron, on any instance).
+the tenant does; it is then run at once, and, if that fails, again later with back-off: by
+every running service every ``APPLYTRY_JOB_RETRY_S`` seconds, and on demand by
+``applytry mail retry`` / ``applytry provisioning retry``.
 
 Running a job first claims it with one conditional UPDATE that sets a lease, so two runners
 (two instances' crons, or a retry racing the first attempt) never run the same job together.
@@ -9,6 +10,7 @@ Running a job first claims it with one conditional UPDATE that sets a lease, so 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -102,6 +104,18 @@ class JobRunner:
             else:
                 failed += 1
         return RunReport(done=done, failed=failed)
+
+    async def retry_forever(self, every_s: float) -> None:
+        """Runs the due jobs of every kind every ``every_s`` seconds, until cancelled. Each
+        worker of each instance does this; the lease keeps them from running one job twice."""
+        while True:
+            await asyncio.sleep(every_s)
+            for kind in self.handlers:
+                try:
+                    await self.run_due(kind)
+                except peewee.PeeweeException:
+                    log.exception("could not retry jobs", extra={"job": kind})
+                    forget_connection()
 
     def _failed(self, job: Job, reason: str) -> None:
         log.warning(

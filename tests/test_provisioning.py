@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 
 from applytry.db.models import Job, Tenant
 from applytry.messages import RETURN_MESSAGES
@@ -98,3 +99,22 @@ def test_retry_without_a_hook_configured_says_so(cli):
     result = cli("provisioning", "retry")
     assert result.returncode == 2
     assert "APPLYTRY_PROVISIONING_URL" in result.stderr
+
+
+def test_the_running_service_retries_on_its_own(client_for, outbox, gateway, clock):
+    gateway.status = 503
+    client = client_for(
+        provisioning_url=gateway.url, provisioning_secret=HOOK_SECRET, job_retry_s=0.05
+    )
+    _open_tenant(client, outbox)
+    gateway.status = 200
+    time.sleep(0.3)
+    assert len(gateway.requests) == 1, "retried before its back-off was over"
+
+    clock.advance(30)
+    deadline = time.monotonic() + 5
+    while Job.get(Job.kind == "provision").status != "done" and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert Job.get(Job.kind == "provision").status == "done"
+    assert len(gateway.requests) == 2
