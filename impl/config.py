@@ -19,9 +19,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from applytry import messages
+
 log = logging.getLogger(__name__)
 
-SMS_BACKENDS = ("outbox", "webhook")
+SMS_BACKENDS = ("outbox", "webhook", "huawei", "twilio")
+# Settings that may instead be read from a file named by APPLYTRY_<NAME>_FILE (a mounted
+# secret), so that they never sit in the environment of every child process.
+SECRET_FIELDS = (
+    "secret",
+    "sms_webhook_secret",
+    "smtp_password",
+    "provisioning_secret",
+    "huawei_app_secret",
+    "twilio_auth_token",
+)
 EMAIL_BACKENDS = ("outbox", "smtp")
 SMTP_SECURITY = ("starttls", "tls", "none")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -40,6 +52,23 @@ class Settings:
     sms_webhook_url: str | None = None
     sms_webhook_secret: str | None = dataclasses.field(default=None, repr=False)
     sms_timeout_s: float = 5.0
+    sms_template_en: str = messages.SMS_TEMPLATES[0]
+    sms_template_zh: str = messages.SMS_TEMPLATES[1]
+    sms_breaker_failures: int = 5
+    sms_breaker_cooldown_s: float = 30.0
+    public_url: str | None = None
+    huawei_endpoint: str | None = None
+    huawei_app_key: str | None = None
+    huawei_app_secret: str | None = dataclasses.field(default=None, repr=False)
+    huawei_sender: str | None = None
+    huawei_signature: str | None = None
+    huawei_template_id_zh: str | None = None
+    huawei_template_id_en: str | None = None
+    twilio_endpoint: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = dataclasses.field(default=None, repr=False)
+    twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
     email_backend: str = "outbox"
     email_outbox: str = "outbox/mail.jsonl"
     mail_from: str = "applytry <no-reply@localhost>"
@@ -86,11 +115,23 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Reads the ``APPLYTRY_*`` variables; defaults fill the rest."""
         environ = os.environ if environ is None else environ
-        raw = {
+        raw: dict[str, object] = {
             field.name: environ["APPLYTRY_" + field.name.upper()]
             for field in dataclasses.fields(cls)
             if "APPLYTRY_" + field.name.upper() in environ
         }
+        errors = []
+        for name in SECRET_FIELDS:
+            variable = f"APPLYTRY_{name.upper()}_FILE"
+            if variable not in environ:
+                continue
+            try:
+                raw[name] = Path(environ[variable]).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                # The message names the file, never its content.
+                errors.append(f"{variable}: cannot read {environ[variable]!r}: {exc}")
+        if errors:
+            raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
         return cls.parse(raw)
 
     @classmethod
@@ -116,6 +157,28 @@ class Settings:
         errors = []
         if self.sms_backend == "webhook" and not self.sms_webhook_url:
             errors.append("APPLYTRY_SMS_WEBHOOK_URL is required by the webhook SMS backend")
+        required = {
+            "huawei": (
+                "huawei_endpoint",
+                "huawei_app_key",
+                "huawei_app_secret",
+                "huawei_sender",
+                "huawei_template_id_zh",
+            ),
+            "twilio": ("twilio_account_sid", "twilio_auth_token"),
+        }
+        for name in required.get(self.sms_backend, ()):
+            if not getattr(self, name):
+                errors.append(
+                    f"APPLYTRY_{name.upper()} is required by the {self.sms_backend} backend"
+                )
+        if self.sms_backend == "twilio" and not (
+            self.twilio_from or self.twilio_messaging_service_sid
+        ):
+            errors.append(
+                "the twilio backend needs APPLYTRY_TWILIO_FROM "
+                "or APPLYTRY_TWILIO_MESSAGING_SERVICE_SID"
+            )
         if self.email_backend == "smtp" and not self.smtp_host:
             errors.append("APPLYTRY_SMTP_HOST is required by the smtp email backend")
         if bool(self.smtp_username) != bool(self.smtp_password):
@@ -240,6 +303,17 @@ def _origins(value: object) -> tuple[str, ...]:
     return tuple(origin.rstrip("/") for origin in origins)
 
 
+def _template(value: object) -> str:
+    text = str(value)
+    try:
+        text.format(code="123456", minutes=5)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"only {{code}} and {{minutes}} may be filled in: {exc}") from exc
+    if "{code}" not in text:
+        raise ValueError("must contain {code}")
+    return text
+
+
 def _mail_from(value: object) -> str:
     _name, address = email.utils.parseaddr(str(value))
     if "@" not in address:
@@ -259,6 +333,13 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "sms_webhook_url": _url,
     "sms_webhook_secret": _secret,
     "sms_timeout_s": _seconds(0.05, 60),
+    "sms_template_en": _template,
+    "sms_template_zh": _template,
+    "sms_breaker_failures": _integer(1, 1000),
+    "sms_breaker_cooldown_s": _seconds(1, 3600),
+    "public_url": _url,
+    "huawei_endpoint": _url,
+    "twilio_endpoint": _url,
     "email_backend": _choice(*EMAIL_BACKENDS),
     "mail_from": _mail_from,
     "smtp_port": _integer(1, 65535),

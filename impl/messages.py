@@ -143,8 +143,13 @@ def problem_title(status: int, language: str) -> str:
     return _pick(pair, language)
 
 
-def sms_text(code: str, ttl_s: int, language: str) -> str:
-    return _pick(SMS_TEMPLATES, language).format(code=code, minutes=max(1, ttl_s // 60))
+def sms_text(templates: tuple[str, str], code: str, ttl_s: int, language: str) -> str:
+    """The SMS from the configured ``(English, Chinese)`` templates."""
+    return _pick(templates, language).format(code=code, minutes=minutes(ttl_s))
+
+
+def minutes(ttl_s: int) -> int:
+    return max(1, ttl_s // 60)
 
 
 def negotiate(accept_language: str | None) -> str:

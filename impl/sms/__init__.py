@@ -22,7 +22,10 @@ class Delivery(enum.Enum):
 class Sms:
     id: str
     to: str  # E.164
-    text: str
+    text: str  # the whole message, for gateways that take text
+    code: str  # the parts, for gateways that fill a registered template (huawei)
+    minutes: int
+    language: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,13 +43,29 @@ class SmsSender(Protocol):
     async def aclose(self) -> None: ...
 
 
-def build_sender(settings, secret: bytes) -> SmsSender:
-    """The backend ``APPLYTRY_SMS_BACKEND`` names, built once per process."""
-    if settings.sms_backend == "webhook":
+def build_sender(settings, secret: bytes):
+    """The backend ``APPLYTRY_SMS_BACKEND`` names, built once per process, behind its circuit
+    breaker (:class:`applytry.sms.breaker.Breaker`)."""
+    from .breaker import Breaker
+
+    backend = settings.sms_backend
+    if backend == "webhook":
         from .webhook import WebhookSender
 
         signing_key = (settings.sms_webhook_secret or "").encode() or secret
-        return WebhookSender(settings.sms_webhook_url, signing_key, settings.sms_timeout_s)
-    from .outbox import OutboxSender
+        sender = WebhookSender(settings.sms_webhook_url, signing_key, settings.sms_timeout_s)
+    elif backend == "huawei":
+        from applytry.digests import Digests
 
-    return OutboxSender(settings.sms_outbox)
+        from .huawei import HuaweiSender
+
+        sender = HuaweiSender(settings, Digests(secret).receipt)
+    elif backend == "twilio":
+        from .twilio import TwilioSender
+
+        sender = TwilioSender(settings)
+    else:
+        from .outbox import OutboxSender
+
+        sender = OutboxSender(settings.sms_outbox)
+    return Breaker(sender, settings.sms_breaker_failures, settings.sms_breaker_cooldown_s)
