@@ -59,8 +59,11 @@ class SmsMessage(BaseModel):
     created_at = DoubleField(index=True)
     backend = CharField(max_length=16)
     status = CharField(max_length=16)  # pending, accepted, refused, failed, unconfirmed
-    provider_ref = CharField(max_length=128, null=True)
+    provider_ref = CharField(max_length=128, null=True, index=True)
     detail = CharField(max_length=256, null=True)
+    receipt = CharField(max_length=16, null=True)  # delivered or undelivered, by the gateway
+    receipt_at = DoubleField(null=True)
+    receipt_detail = CharField(max_length=64, null=True)  # the gateway's status word
 
 
 class Tenant(BaseModel):

@@ -21,6 +21,7 @@ from applytry import messages
 from applytry.db.database import forget_connection
 from applytry.errors import InvalidInput
 from applytry.limits import RateLimited
+from applytry.receipts import ForgedReceipt
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,11 @@ async def invalid_input(request: ConnexionRequest, exc: InvalidInput) -> Connexi
     return problem(request, 400, str(exc))
 
 
+async def forged_receipt(request: ConnexionRequest, exc: ForgedReceipt) -> ConnexionResponse:
+    log.warning("refused a delivery receipt: %s", exc)
+    return problem(request, 403, str(exc))
+
+
 async def rate_limited(request: ConnexionRequest, exc: RateLimited) -> ConnexionResponse:
     return problem(request, 429, str(exc), {"Retry-After": str(exc.retry_after)})
 
@@ -106,6 +112,7 @@ def register(app: connexion.AsyncApp) -> None:
     app.add_error_handler(HTTPException, http_error)
     app.add_error_handler(InvalidInput, invalid_input)
     app.add_error_handler(RateLimited, rate_limited)
+    app.add_error_handler(ForgedReceipt, forged_receipt)
     app.add_error_handler(UnicodeDecodeError, undecodable)
     app.add_error_handler(RecursionError, too_deep)
     app.add_error_handler(peewee.PeeweeException, database_failure)

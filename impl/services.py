@@ -12,6 +12,7 @@ from applytry.digests import Digests
 from applytry.jobs import MAIL, PROVISION, JobRunner
 from applytry.mail import build_mailer
 from applytry.provisioning import ProvisioningHook
+from applytry.receipts import Receipts
 from applytry.sms import SmsSender, build_sender
 from applytry.tenants import TenantApplications
 from applytry.thresholds import Thresholds
@@ -25,6 +26,7 @@ class Services:
     issuer: CodeIssuer
     applications: TenantApplications
     runner: JobRunner
+    receipts: Receipts
     hook: ProvisioningHook | None = None
 
     async def aclose(self) -> None:
@@ -59,5 +61,6 @@ def build_services(
         issuer=CodeIssuer(settings, digests, sender, thresholds, clock),
         applications=TenantApplications(settings, digests, thresholds, runner, clock),
         runner=runner,
+        receipts=Receipts(settings, digests, clock),
         hook=hook,
     )
