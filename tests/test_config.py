@@ -105,3 +105,35 @@ def test_log_lines_are_json_and_mask_phone_numbers():
     assert line["msg"] == "sent to +86 ****8000"
     assert line["phone"] == "+86138****8000"
     assert line["level"] == "INFO"
+
+
+def test_secrets_may_come_from_files_and_never_show_in_repr(tmp_path):
+    secret_file = tmp_path / "app-secret"
+    secret_file.write_text("q4Ii87BhST9vcs8wvrzN80SfD7Al\n")
+    settings = Settings.from_env(
+        {
+            "APPLYTRY_SMS_BACKEND": "huawei",
+            "APPLYTRY_HUAWEI_ENDPOINT": "https://smsapi.example.com:443",
+            "APPLYTRY_HUAWEI_APP_KEY": "app-key",
+            "APPLYTRY_HUAWEI_APP_SECRET_FILE": str(secret_file),
+            "APPLYTRY_HUAWEI_SENDER": "8824110605",
+            "APPLYTRY_HUAWEI_TEMPLATE_ID_ZH": "tpl-zh",
+        }
+    )
+    assert settings.huawei_app_secret == "q4Ii87BhST9vcs8wvrzN80SfD7Al"
+    assert "q4Ii87" not in repr(settings)
+
+
+def test_an_unreadable_secret_file_is_named_and_its_backend_requirements_listed(tmp_path):
+    with pytest.raises(ConfigError, match="APPLYTRY_TWILIO_AUTH_TOKEN_FILE"):
+        Settings.from_env({"APPLYTRY_TWILIO_AUTH_TOKEN_FILE": str(tmp_path / "missing")})
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"APPLYTRY_SMS_BACKEND": "twilio"})
+    assert "APPLYTRY_TWILIO_ACCOUNT_SID" in str(error.value)
+    assert "APPLYTRY_TWILIO_FROM" in str(error.value)
+
+
+@pytest.mark.parametrize("template", ["no code here", "{code} {sender}", "{code"])
+def test_an_sms_template_must_hold_the_code_and_nothing_unknown(template):
+    with pytest.raises(ConfigError, match="APPLYTRY_SMS_TEMPLATE_EN"):
+        Settings.from_env({"APPLYTRY_SMS_TEMPLATE_EN": template})

@@ -8,10 +8,12 @@ PasswordDigest=..., Nonce=..., Created=...``, where PasswordDigest is
 ``Base64(SHA256(Nonce + Created + AppSecret))`` and, as in Huawei's own samples, the SHA-256 is
 base64-encoded as its hex string.
 
-Answers: HTTP 200 with ``code`` 000000 and the number's ``status`` 000000 is accepted.
-``E000000`` (a system error) and HTTP 5xx are the gateway failing (204, the breaker counts it).
-Every other E-code (authentication E0000xx/E0001xx, parameters, template, balance, and
-E000510, a per-number failure whose ``status`` says why) is a refusal (202).
+Answers: HTTP 200 with ``code`` 000000 and the number's ``status`` 000000 is accepted; its
+``smsMsgId`` is kept. HTTP 5xx is the gateway failing (204, the breaker counts it). Every
+E-code is a refusal (202) that a retry would not cure: E000000 ("the system is abnormal",
+which Huawei's error table says typically means a request it cannot parse, such as a
+template mismatch), the Authorization and WSSE errors (E000001 on), and a per-number failure
+whose ``status`` says why (E200027: no gateway matched, and the other E2000xx).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from collections.abc import Callable
 from . import Delivery, SendResult, Sms, http
 
 SUCCESS = "000000"
-SYSTEM_ERROR = "E000000"
 AUTHORIZATION = 'WSSE realm="SDP",profile="UsernameToken",type="Appkey"'
 
 
@@ -92,7 +93,7 @@ class HuaweiSender:
         except (ValueError, AttributeError):
             answer, code = {}, ""
         detail = f"huawei: HTTP {response.status_code} {code}".rstrip()
-        if response.status_code >= 500 or code == SYSTEM_ERROR:
+        if response.status_code >= 500:
             return SendResult(Delivery.FAILED, detail=detail)
         if response.is_success and not code:
             # The gateway answered 2xx but said nothing we can read: it may have sent it.
