@@ -11,10 +11,15 @@ its full strength. Negative cases still come from the schema itself.
 
 from __future__ import annotations
 
+import os
+
 import phonenumbers
 import schemathesis
 from hypothesis import assume
 from hypothesis import strategies as st
+
+from applytry.digests import Digests
+from applytry.receipts import twilio_signature
 
 REGION = "CN"
 # Leading digits of mainland mobile ranges; phonenumbers decides which of them are valid.
@@ -54,3 +59,28 @@ ADDRESSES = st.from_regex(
 
 schemathesis.openapi.format("phone", mobile_numbers())
 schemathesis.openapi.format("email", ADDRESSES)
+
+
+@schemathesis.auth(refresh_interval=None).apply_to(path_regex="/sms/receipts/")
+class GatewayProof:
+    """What a real gateway holds: Huawei gets the per-message token in the callback URL we
+    hand it, Twilio signs with the account's auth token. Without it every receipt is refused
+    (403) and the code behind the check would go untested; the ``ignored_auth`` check still
+    sends receipts without it. The service under test shares these values (test_fuzzing.py)."""
+
+    def get(self, case, ctx):
+        return os.environ["APPLYTRY_SECRET"]
+
+    def set(self, case, secret, ctx):
+        if case.path.endswith("/huawei"):
+            message = str((case.query or {}).get("message", ""))
+            case.query = {**(case.query or {}), "token": Digests(secret.encode()).receipt(message)}
+            return
+        if isinstance(case.body, dict):
+            case.body["AccountSid"] = os.environ["APPLYTRY_TWILIO_ACCOUNT_SID"]
+            form = {name: str(value) for name, value in case.body.items()}
+        else:
+            form = {}
+        url = os.environ["APPLYTRY_PUBLIC_URL"] + "/apiaccess/rest/ipccprovision/v1" + case.path
+        signature = twilio_signature(os.environ["APPLYTRY_TWILIO_AUTH_TOKEN"], url, form)
+        case.headers = {**(case.headers or {}), "X-Twilio-Signature": signature}

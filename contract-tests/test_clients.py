@@ -23,6 +23,11 @@ from conftest import BASE_PATH, HERE, SPEC, require, run
 CLIENTS = HERE / "clients"
 BIN = Path(sys.executable).parent
 GENERATOR = str(BIN / "openapi-generator-cli")
+DEBIAN_JARS = {
+    "jakarta-annotation-api.jar": "libjakarta-annotation-api-java",
+    "httpmime.jar": "libhttpmime-java",
+    "httpcore.jar": "libhttpcore-java",
+}
 NO_TESTS_OR_DOCS = "--global-property=apiTests=false,modelTests=false,apiDocs=false,modelDocs=false"
 
 
@@ -98,10 +103,12 @@ def java_client(work: Path, _node_tools: Path) -> list[str]:
     )
     # The client needs Jackson 2.16 or newer with its java.time module; Debian ships 2.14
     # without that module, so Jackson comes from the generator's own jar, which bundles it.
-    annotations = Path("/usr/share/java/jakarta-annotation-api.jar")
-    if not annotations.exists():
-        pytest.fail(f"{annotations} is missing (Debian: libjakarta-annotation-api-java)")
-    classpath = f"classes:{_bundled_jar()}:{annotations}"
+    # The form-encoded operations (the gateways' receipts) need Apache httpmime and httpcore.
+    debian = [Path("/usr/share/java") / jar for jar in DEBIAN_JARS]
+    missing = [str(jar) for jar in debian if not jar.exists()]
+    if missing:
+        pytest.fail(f"missing {missing}; Debian: {' '.join(DEBIAN_JARS.values())}")
+    classpath = ":".join(["classes", _bundled_jar(), *map(str, debian)])
     sources = [str(path) for path in (work / "client").rglob("*.java")]
     sources.append(str(CLIENTS / "java" / "Scenario.java"))
     run(

@@ -37,6 +37,11 @@ def twilio_signature(auth_token: str, url: str, form: Mapping[str, str]) -> str:
     return base64.b64encode(digest).decode()
 
 
+def _same(given: str, expected: str) -> bool:
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a forger may send any.
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
 class Receipts:
     def __init__(self, settings, digests: Digests, clock: Callable[[], float] = time.time):
         self.settings = settings
@@ -44,7 +49,7 @@ class Receipts:
         self.clock = clock
 
     def huawei(self, message_id: str, token: str, form: Mapping[str, str]) -> None:
-        if not hmac.compare_digest(token, self.digests.receipt(message_id)):
+        if not _same(token, self.digests.receipt(message_id)):
             raise ForgedReceipt("the receipt's token does not match its message")
         status = str(form.get("status", ""))
         outcome = DELIVERED if status == "DELIVRD" else UNDELIVERED
@@ -56,7 +61,7 @@ class Receipts:
         if not (url and settings.twilio_auth_token):
             raise ForgedReceipt("twilio receipts are not expected here")
         expected = twilio_signature(settings.twilio_auth_token, url, form)
-        if not hmac.compare_digest(signature, expected):
+        if not _same(signature, expected):
             raise ForgedReceipt("X-Twilio-Signature does not match")
         if form.get("AccountSid") != settings.twilio_account_sid:
             raise ForgedReceipt("the receipt is for another account")
