@@ -98,6 +98,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     settings_refresh_s: float = 2.0
     job_retry_s: float = 30.0
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -303,6 +304,15 @@ def _origins(value: object) -> tuple[str, ...]:
     return tuple(origin.rstrip("/") for origin in origins)
 
 
+def _networks(value: object) -> tuple[str, ...]:
+    from applytry.clients import parse_networks
+
+    items = value if isinstance(value, tuple | list) else str(value).split(",")
+    texts = tuple(str(item).strip() for item in items if str(item).strip())
+    parse_networks(texts)  # ValueError names the bad one
+    return texts
+
+
 def _template(value: object) -> str:
     text = str(value)
     try:
@@ -365,4 +375,5 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "cors_origins": _origins,
     "settings_refresh_s": _number(float, 0, 60, " seconds"),
     "job_retry_s": _seconds(0.05, 3600),
+    "trusted_proxies": _networks,
 }

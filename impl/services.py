@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from applytry.accountmail import AccountMail
+from applytry.clients import Network, parse_networks
 from applytry.config import Settings
 from applytry.digests import Digests
 from applytry.jobs import MAIL, PROVISION, JobRunner
@@ -27,6 +28,7 @@ class Services:
     applications: TenantApplications
     runner: JobRunner
     receipts: Receipts
+    trusted: tuple[Network, ...] = ()
     hook: ProvisioningHook | None = None
 
     async def aclose(self) -> None:
@@ -62,5 +64,6 @@ def build_services(
         applications=TenantApplications(settings, digests, thresholds, runner, clock),
         runner=runner,
         receipts=Receipts(settings, digests, clock),
+        trusted=parse_networks(settings.trusted_proxies),
         hook=hook,
     )

@@ -1,1 +1,15 @@
-"""Operation handlers: read the request, call the domain, shape the reply. Nothing else."""
+"""Thin operation handlers: read the request, call the domain, shape the reply."""
+
+from __future__ import annotations
+
+from connexion import request
+
+from applytry import clients
+
+
+def caller(trusted: tuple[clients.Network, ...]) -> str:
+    """The client address of the current request (see :mod:`applytry.clients`)."""
+    peer = request.scope.get("client")
+    return clients.client_address(
+        peer[0] if peer else None, request.headers.get("x-forwarded-for"), trusted
+    )

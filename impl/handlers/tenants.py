@@ -5,13 +5,13 @@ from __future__ import annotations
 from connexion import request
 
 from applytry import messages
-from applytry.handlers.verification import client_address
+from applytry.handlers import caller
 from applytry.services import Services
 
 
 async def apply_tenant(services: Services, body: dict):
     language = messages.negotiate(request.headers.get("accept-language"))
-    decision = await services.applications.apply(body, client_address(), language)
+    decision = await services.applications.apply(body, caller(services.trusted), language)
     reply = {
         "returnCode": decision.return_code,
         "returnMsg": messages.return_message(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from connexion import request
 
 from applytry import messages
+from applytry.handlers import caller
 from applytry.services import Services
 
 
 async def generate_verify_code(services: Services, body: dict):
     language = messages.negotiate(request.headers.get("accept-language"))
-    outcome = await services.issuer.issue(body["phone"], client_address(), language)
+    outcome = await services.issuer.issue(body["phone"], caller(services.trusted), language)
     headers = {"Content-Type": "application/json"}  # connexion issue #1956
     if outcome.retry_after is not None:
         headers["Retry-After"] = str(outcome.retry_after)
@@ -19,8 +20,3 @@ async def generate_verify_code(services: Services, body: dict):
         "retMsg": messages.ret_message(outcome.ret_code, language),
     }
     return reply, 200, headers
-
-
-def client_address() -> str:
-    client = request.scope.get("client")
-    return client[0] if client else "unknown"
