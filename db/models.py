@@ -149,6 +149,18 @@ class SettingChange(BaseModel):
     changed_by = CharField(max_length=64)
 
 
+class PhoneRule(BaseModel):
+    """An operator's allow or deny entry for a number, a number range or a country."""
+
+    action = CharField(max_length=8)  # allow, deny
+    target = CharField(max_length=20)  # +8613800138000, +86170, or CN
+    created_at = DoubleField()
+    created_by = CharField(max_length=64)
+
+    class Meta:
+        primary_key = CompositeKey("action", "target")
+
+
 MODELS = [
     Verification,
     Counter,
@@ -160,4 +172,5 @@ MODELS = [
     Job,
     Setting,
     SettingChange,
+    PhoneRule,
 ]

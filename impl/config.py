@@ -99,6 +99,14 @@ class Settings:
     settings_refresh_s: float = 2.0
     job_retry_s: float = 30.0
     trusted_proxies: tuple[str, ...] = ()
+    prefix_digits: int = 5
+    prefix_hourly_limit: int = 100
+    prefix_daily_limit: int = 500
+    conversion_window_s: int = 3600
+    conversion_min_percent: int = 20
+    conversion_prefix_volume: int = 30
+    conversion_country_volume: int = 300
+    test_numbers: tuple[tuple[str, str], ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -313,6 +321,26 @@ def _networks(value: object) -> tuple[str, ...]:
     return texts
 
 
+def _test_numbers(value: object) -> tuple[tuple[str, str], ...]:
+    """``+8613800000000:123456,...``: numbers that always get this code and no SMS."""
+    if isinstance(value, tuple | list):
+        return tuple((str(number), str(code)) for number, code in value)
+    pairs = []
+    for item in (part.strip() for part in str(value).split(",")):
+        if not item:
+            continue
+        number, _, code = item.partition(":")
+        try:
+            parsed = phonenumbers.parse(number.strip(), None)
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError(f"{number!r} is not a number in E.164 form") from exc
+        if not code.strip().isdigit():
+            raise ValueError(f"{item!r} needs its code after a colon, digits only")
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        pairs.append((e164, code.strip()))
+    return tuple(pairs)
+
+
 def _template(value: object) -> str:
     text = str(value)
     try:
@@ -376,4 +404,12 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "settings_refresh_s": _number(float, 0, 60, " seconds"),
     "job_retry_s": _seconds(0.05, 3600),
     "trusted_proxies": _networks,
+    "prefix_digits": _integer(1, 12),
+    "prefix_hourly_limit": _integer(1, 100_000_000),
+    "prefix_daily_limit": _integer(1, 100_000_000),
+    "conversion_window_s": _integer(600, 7 * 86400),
+    "conversion_min_percent": _integer(0, 100),
+    "conversion_prefix_volume": _integer(1, 100_000_000),
+    "conversion_country_volume": _integer(1, 100_000_000),
+    "test_numbers": _test_numbers,
 }

@@ -39,6 +39,9 @@ PHONE_DAY = Budget("phone-day", None)
 SMS_DAY = Budget("sms-day", None)
 
 EMAIL_DAY = Budget("email-day", None)
+PREFIX_HOUR = Budget("prefix-hour", 3600)
+PREFIX_DAY = Budget("prefix-day", None)
+REFUSED_DAY = Budget("refused-day", None)  # every refusal, keyed by its reason
 
 SYSTEM = "*"  # the key of system-wide budgets
 
@@ -78,6 +81,15 @@ def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> i
         .execute()
     )
     return None if list(cursor) else retry_after
+
+
+def count(budget: Budget, key: str, now: float, zone: ZoneInfo) -> None:
+    """Counts one event, with no limit: refusals by reason, codes issued and used."""
+    start, end = budget.window(now, zone)
+    Counter.insert(scope=budget.scope, key=key, window=start, ends=end, count=1).on_conflict(
+        conflict_target=[Counter.scope, Counter.key, Counter.window],
+        update={Counter.count: Counter.count + 1},
+    ).execute()
 
 
 def used(budget: Budget, key: str, now: float, zone: ZoneInfo) -> int:

@@ -28,6 +28,12 @@ class InvalidPhone(InvalidInput):
 class Phone:
     e164: str
     masked: str
+    country: str = ""  # ISO 3166 region, e.g. CN
+    country_code: int = 0  # e.g. 86
+
+    def prefix(self, national_digits: int) -> str:
+        """The number range: country code plus the leading national digits."""
+        return self.e164[: 1 + len(str(self.country_code)) + national_digits]
 
 
 def parse_phone(raw: str, countries: tuple[str, ...]) -> Phone:
@@ -47,7 +53,12 @@ def parse_phone(raw: str, countries: tuple[str, ...]) -> Phone:
     if countries != ("*",) and phonenumbers.region_code_for_number(number) not in countries:
         raise InvalidPhone("phone numbers of this country are not accepted")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return Phone(e164=e164, masked=mask(e164, len(str(number.country_code))))
+    return Phone(
+        e164=e164,
+        masked=mask(e164, len(str(number.country_code))),
+        country=phonenumbers.region_code_for_number(number),
+        country_code=number.country_code,
+    )
 
 
 def mask(e164: str, country_digits: int) -> str:

@@ -13,7 +13,9 @@ from applytry.digests import Digests
 from applytry.jobs import MAIL, PROVISION, JobRunner
 from applytry.mail import build_mailer
 from applytry.provisioning import ProvisioningHook
+from applytry.pumping import Guard
 from applytry.receipts import Receipts
+from applytry.rules import Rules
 from applytry.sms import SmsSender, build_sender
 from applytry.tenants import TenantApplications
 from applytry.thresholds import Thresholds
@@ -55,13 +57,14 @@ def build_services(
 ) -> Services:
     digests = Digests(secret)
     thresholds = Thresholds(settings)
+    guard = Guard(settings, thresholds, Rules(settings.settings_refresh_s))
     sender = build_sender(settings, secret)
     runner, hook = build_runner(settings, digests, clock)
     return Services(
         settings=settings,
         sender=sender,
-        issuer=CodeIssuer(settings, digests, sender, thresholds, clock),
-        applications=TenantApplications(settings, digests, thresholds, runner, clock),
+        issuer=CodeIssuer(settings, digests, sender, thresholds, guard, clock),
+        applications=TenantApplications(settings, digests, thresholds, guard, runner, clock),
         runner=runner,
         receipts=Receipts(settings, digests, clock),
         trusted=parse_networks(settings.trusted_proxies),

@@ -32,10 +32,14 @@ from applytry.digests import Digests
 from applytry.emails import claim_key, parse_email
 from applytry.errors import InvalidInput
 from applytry.phones import Phone, parse_phone
+from applytry.pumping import Guard
 from applytry.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
 
+# Refusals that come after the code checked right: a person read the SMS, which is what the
+# conversion breaker counts.
+_CODE_WAS_RIGHT = ("004", "006", "205")
 HOLD_S = 60  # a hold left by a crashed process lapses after this ("try again in a minute")
 DAY_S = 86400
 
@@ -81,12 +85,14 @@ class TenantApplications:
         settings: Settings,
         digests: Digests,
         thresholds: Thresholds,
+        guard: Guard,
         runner: jobs.JobRunner,
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
         self.digests = digests
         self.thresholds = thresholds
+        self.guard = guard
         self.runner = runner
         self.clock = clock
 
@@ -110,6 +116,8 @@ class TenantApplications:
             )
             tenant_id, job_ids = self._open_held(applicant, now)
         except _Refused as refused:
+            if refused.return_code in _CODE_WAS_RIGHT:
+                self.guard.used(applicant.phone, now)
             log.info(
                 "application refused: %s",
                 refused,
@@ -127,6 +135,7 @@ class TenantApplications:
             )
             return Decision(return_code)
 
+        self.guard.used(applicant.phone, now)
         log.info("tenant opened", extra={"phone": masked, "tenant_id": tenant_id})
         mailed = await self._run_jobs(job_ids)
         return Decision("000", mail_queued=not mailed)

@@ -21,6 +21,11 @@ TUNABLE = (
     "ip_per_minute",
     "sms_daily_limit",
     "email_daily_limit",
+    "prefix_hourly_limit",
+    "prefix_daily_limit",
+    "conversion_min_percent",
+    "conversion_prefix_volume",
+    "conversion_country_volume",
 )
 
 

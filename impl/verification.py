@@ -23,6 +23,7 @@ from applytry.db.database import forget_connection, write_transaction
 from applytry.db.models import SmsMessage, Verification
 from applytry.digests import Digests, new_code
 from applytry.phones import Phone, parse_phone
+from applytry.pumping import Guard
 from applytry.sms import Delivery, SendResult, Sms, SmsSender
 from applytry.thresholds import Thresholds
 
@@ -58,14 +59,17 @@ class CodeIssuer:
         digests: Digests,
         sender: SmsSender,
         thresholds: Thresholds,
+        guard: Guard,
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
         self.digests = digests
         self.sender = sender
         self.thresholds = thresholds
+        self.guard = guard
         self.clock = clock
         self.zone = settings.zone
+        self.test_codes = dict(settings.test_numbers)
 
     async def issue(self, raw_phone: str, client: str, language: str) -> Outcome:
         """Sends a fresh code to ``raw_phone`` unless a rule refuses it.
@@ -79,20 +83,26 @@ class CodeIssuer:
             # The gateway has been failing: answer at once, spend nothing, void nothing.
             log.info("sms gateway unavailable", extra={"phone": phone.masked, "ret_code": "204"})
             return Outcome("204")
-        limits.admit_client(
-            self.digests.client(client), self.thresholds.get("ip_per_minute"), now, self.zone
-        )
+        try:
+            limits.admit_client(
+                self.digests.client(client), self.thresholds.get("ip_per_minute"), now, self.zone
+            )
+        except limits.RateLimited:
+            self.guard.refuse(phone, limits.CLIENT_MINUTE.scope, 0, now)
+            raise
+        if phone.e164 in self.test_codes:
+            return self._test_number(phone, now)
+        screening = self.guard.screen(phone, now)
+        if screening.refusal:
+            return Outcome("201", screening.retry_after)
 
         code = new_code(self.settings.code_length)
         message_id = str(uuid.uuid4())
         try:
-            key = self._reserve(phone, code, message_id, now)
+            key = self._reserve(phone, code, message_id, now, screening.allowed)
         except _Refused as refused:
-            log.info(
-                "code refused: %s",
-                refused.reason,
-                extra={"phone": phone.masked, "ret_code": refused.outcome.ret_code},
-            )
+            # Counted after the rollback, which would undo a count made inside.
+            self.guard.refuse(phone, refused.reason, 0, now)
             return refused.outcome
 
         settings = self.settings
@@ -120,25 +130,28 @@ class CodeIssuer:
         )
         return Outcome(ret_code)
 
-    def _reserve(self, phone: Phone, code: str, message_id: str, now: float) -> str:
+    def _reserve(self, phone: Phone, code: str, message_id: str, now: float, allowed: bool) -> str:
         """Stores the code and spends every budget, or changes nothing and raises _Refused.
         Returns the phone's key."""
         threshold = self.thresholds.get
         key = self.digests.phone(phone.e164)
         with write_transaction():
-            if not self._claim(phone, key, code, message_id, now):
-                resend_at = Verification.get_by_id(key).resend_at
-                retry_after = max(1, math.ceil(resend_at - now))
-                raise _Refused(Outcome("201", retry_after), "resend interval")
-            for budget, budget_key, limit, ret_code in (
-                (limits.PHONE_HOUR, key, threshold("phone_hourly_limit"), "201"),
-                (limits.PHONE_DAY, key, threshold("phone_daily_limit"), "201"),
-                (limits.SMS_DAY, limits.SYSTEM, threshold("sms_daily_limit"), "205"),
+            self._claim_or_refuse(phone, key, code, message_id, now)
+            for budget, budget_key, limit in (
+                (limits.PHONE_HOUR, key, threshold("phone_hourly_limit")),
+                (limits.PHONE_DAY, key, threshold("phone_daily_limit")),
             ):
                 retry_after = limits.spend(budget, budget_key, limit, now, self.zone)
                 if retry_after is not None:
-                    outcome = Outcome(ret_code, retry_after if ret_code == "201" else None)
-                    raise _Refused(outcome, f"{budget.scope} budget spent")
+                    raise _Refused(Outcome("201", retry_after), budget.scope)
+            if not allowed:
+                spent = self.guard.spend_range(phone, now)
+                if spent:
+                    raise _Refused(Outcome("201", spent.retry_after), spent.refusal)
+            limit = threshold("sms_daily_limit")
+            if limits.spend(limits.SMS_DAY, limits.SYSTEM, limit, now, self.zone) is not None:
+                raise _Refused(Outcome("205"), limits.SMS_DAY.scope)
+            self.guard.issued(phone, now)
             SmsMessage.insert(
                 id=message_id,
                 phone_key=key,
@@ -148,6 +161,34 @@ class CodeIssuer:
                 status="pending",
             ).execute()
         return key
+
+    def _claim_or_refuse(
+        self, phone: Phone, key: str, code: str, message_id: str, now: float
+    ) -> None:
+        if not self._claim(phone, key, code, message_id, now):
+            resend_at = Verification.get_by_id(key).resend_at
+            raise _Refused(Outcome("201", max(1, math.ceil(resend_at - now))), "resend-interval")
+
+    def _test_number(self, phone: Phone, now: float) -> Outcome:
+        """An operator's test number: its fixed code is stored like any other, no SMS leaves,
+        and no budget is spent; only the resend interval holds."""
+        key = self.digests.phone(phone.e164)
+        message_id = str(uuid.uuid4())
+        try:
+            with write_transaction():
+                self._claim_or_refuse(phone, key, self.test_codes[phone.e164], message_id, now)
+                SmsMessage.insert(
+                    id=message_id,
+                    phone_key=key,
+                    phone_masked=phone.masked,
+                    created_at=now,
+                    backend="test",
+                    status=Delivery.ACCEPTED.value,
+                ).execute()
+        except _Refused as refused:
+            return refused.outcome
+        log.info("test number: code stored, no sms", extra={"phone": phone.masked})
+        return Outcome("200")
 
     def _claim(self, phone: Phone, key: str, code: str, message_id: str, now: float) -> bool:
         """Writes the new code unless the phone is inside its resend interval; one statement,
