@@ -165,6 +165,35 @@ def set_setting(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def change_rules(settings: Settings, args: argparse.Namespace) -> int:
+    from applytry import rules
+
+    _storage(settings)
+    try:
+        if args.action == "add":
+            rules.add(args.kind, args.target, by=args.by)
+        elif not rules.remove(args.kind, args.target):
+            print(f"applytry: no {args.kind} entry for {args.target}", file=sys.stderr)
+            return 1
+    except ValueError as exc:
+        print(f"applytry: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.action} {args.kind} {args.target}: every instance applies it within "
+        f"{settings.settings_refresh_s:g} s"
+    )
+    return 0
+
+
+def list_rules(settings: Settings, _args: argparse.Namespace) -> int:
+    from applytry import rules
+
+    _storage(settings)
+    for rule in rules.listing():
+        print(f"{rule.target}\t{rule.action}\t{rule.created_by}\t{_when(rule.created_at)}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from applytry.jobs import MAIL, PROVISION
     from applytry.thresholds import TUNABLE
@@ -198,6 +227,16 @@ def parser() -> argparse.ArgumentParser:
             "retry", help=f"send the {what} that are due again"
         )
         retry.set_defaults(handler=retry_jobs, kind=kind)
+
+    lists = commands.add_parser("rules", help="allow and deny lists of numbers, ranges, countries")
+    list_commands = lists.add_subparsers(dest="action", required=True)
+    for action, what in (("add", "add an entry"), ("remove", "remove an entry")):
+        entry = list_commands.add_parser(action, help=what)
+        entry.add_argument("kind", choices=("allow", "deny"))
+        entry.add_argument("target", help="+8613800138000, +86170 (a range) or CN")
+        entry.add_argument("--by", default=getpass.getuser(), help="who adds it (kept)")
+        entry.set_defaults(handler=change_rules)
+    list_commands.add_parser("list", help="every entry").set_defaults(handler=list_rules)
 
     tune = commands.add_parser("settings", help="thresholds changed at run time")
     tune_commands = tune.add_subparsers(dest="action", required=True)
