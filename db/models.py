@@ -161,6 +161,17 @@ class PhoneRule(BaseModel):
         primary_key = CompositeKey("action", "target")
 
 
+class ApiKey(BaseModel):
+    """A caller's key (``X-APP-Key``), kept as its keyed hash; ``id`` is the part shown."""
+
+    id = CharField(max_length=16, primary_key=True)
+    digest = CharField(max_length=64, unique=True)
+    name = CharField(max_length=64)
+    created_at = DoubleField()
+    created_by = CharField(max_length=64)
+    revoked_at = DoubleField(null=True)
+
+
 MODELS = [
     Verification,
     Counter,
@@ -173,4 +184,5 @@ MODELS = [
     Setting,
     SettingChange,
     PhoneRule,
+    ApiKey,
 ]

@@ -194,6 +194,30 @@ def list_rules(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def manage_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from applytry import keys
+    from applytry.digests import Digests
+
+    secret = _storage(settings)
+    if args.action == "add":
+        key = keys.create(Digests(secret), args.name, args.by)
+        print(key)
+        print("the key is shown only now; callers send it as X-APP-Key", file=sys.stderr)
+        return 0
+    if args.action == "revoke":
+        if not keys.revoke(args.id):
+            print(f"applytry: no live key {args.id}", file=sys.stderr)
+            return 1
+        print(
+            f"revoked {args.id}; every instance refuses it within {settings.settings_refresh_s:g} s"
+        )
+        return 0
+    for key in keys.listing():
+        state = f"revoked {_when(key.revoked_at)}" if key.revoked_at else "live"
+        print(f"{key.id}\t{key.name}\t{key.created_by}\t{_when(key.created_at)}\t{state}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from applytry.jobs import MAIL, PROVISION
     from applytry.thresholds import TUNABLE
@@ -237,6 +261,19 @@ def parser() -> argparse.ArgumentParser:
         entry.add_argument("--by", default=getpass.getuser(), help="who adds it (kept)")
         entry.set_defaults(handler=change_rules)
     list_commands.add_parser("list", help="every entry").set_defaults(handler=list_rules)
+
+    api_keys = commands.add_parser("keys", help="callers' API keys (X-APP-Key)")
+    key_commands = api_keys.add_subparsers(dest="action", required=True)
+    make = key_commands.add_parser("add", help="make a key; from then on every call needs one")
+    make.add_argument("name", help="whose key it is, e.g. the website")
+    make.add_argument("--by", default=getpass.getuser(), help="who makes it (kept)")
+    make.set_defaults(handler=manage_keys)
+    end = key_commands.add_parser("revoke", help="stop a key working")
+    end.add_argument("id", help="the id `keys list` shows")
+    end.set_defaults(handler=manage_keys)
+    key_commands.add_parser("list", help="every key, live or revoked").set_defaults(
+        handler=manage_keys
+    )
 
     tune = commands.add_parser("settings", help="thresholds changed at run time")
     tune_commands = tune.add_subparsers(dest="action", required=True)

@@ -33,6 +33,9 @@ class Digests:
     def setup_token(self, token: str) -> str:
         return self._digest("setup-token", token)
 
+    def api_key(self, key: str) -> str:
+        return self._digest("api-key", key)
+
     def receipt(self, message_id: str) -> str:
         """Authenticates a delivery receipt from a gateway that signs nothing itself: it rides
         in the status-callback URL handed to the gateway with the message."""

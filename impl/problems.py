@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from applytry import messages
 from applytry.db.database import forget_connection
 from applytry.errors import InvalidInput
+from applytry.keys import MissingKey, WrongKey
 from applytry.limits import RateLimited
 from applytry.receipts import ForgedReceipt
 
@@ -76,6 +77,14 @@ async def forged_receipt(request: ConnexionRequest, exc: ForgedReceipt) -> Conne
     return problem(request, 403, str(exc))
 
 
+async def missing_key(request: ConnexionRequest, exc: MissingKey) -> ConnexionResponse:
+    return problem(request, 401, str(exc))
+
+
+async def wrong_key(request: ConnexionRequest, exc: WrongKey) -> ConnexionResponse:
+    return problem(request, 403, str(exc))
+
+
 async def rate_limited(request: ConnexionRequest, exc: RateLimited) -> ConnexionResponse:
     return problem(request, 429, str(exc), {"Retry-After": str(exc.retry_after)})
 
@@ -113,6 +122,8 @@ def register(app: connexion.AsyncApp) -> None:
     app.add_error_handler(InvalidInput, invalid_input)
     app.add_error_handler(RateLimited, rate_limited)
     app.add_error_handler(ForgedReceipt, forged_receipt)
+    app.add_error_handler(MissingKey, missing_key)
+    app.add_error_handler(WrongKey, wrong_key)
     app.add_error_handler(UnicodeDecodeError, undecodable)
     app.add_error_handler(RecursionError, too_deep)
     app.add_error_handler(peewee.PeeweeException, database_failure)

@@ -11,6 +11,7 @@ from applytry.clients import Network, parse_networks
 from applytry.config import Settings
 from applytry.digests import Digests
 from applytry.jobs import MAIL, PROVISION, JobRunner
+from applytry.keys import Keys
 from applytry.mail import build_mailer
 from applytry.provisioning import ProvisioningHook
 from applytry.pumping import Guard
@@ -30,6 +31,7 @@ class Services:
     applications: TenantApplications
     runner: JobRunner
     receipts: Receipts
+    keys: Keys
     trusted: tuple[Network, ...] = ()
     hook: ProvisioningHook | None = None
 
@@ -67,6 +69,7 @@ def build_services(
         applications=TenantApplications(settings, digests, thresholds, guard, runner, clock),
         runner=runner,
         receipts=Receipts(settings, digests, clock),
+        keys=Keys(digests, settings.settings_refresh_s),
         trusted=parse_networks(settings.trusted_proxies),
         hook=hook,
     )

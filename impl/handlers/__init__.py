@@ -13,3 +13,8 @@ def caller(trusted: tuple[clients.Network, ...]) -> str:
     return clients.client_address(
         peer[0] if peer else None, request.headers.get("x-forwarded-for"), trusted
     )
+
+
+def authorize(services) -> None:
+    """Raises keys.MissingKey (401) or keys.WrongKey (403) once operators require API keys."""
+    services.keys.authorize(request.headers.get("x-app-key"))

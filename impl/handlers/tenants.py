@@ -5,11 +5,12 @@ from __future__ import annotations
 from connexion import request
 
 from applytry import messages
-from applytry.handlers import caller
+from applytry.handlers import authorize, caller
 from applytry.services import Services
 
 
 async def apply_tenant(services: Services, body: dict):
+    authorize(services)
     language = messages.negotiate(request.headers.get("accept-language"))
     decision = await services.applications.apply(body, caller(services.trusted), language)
     reply = {

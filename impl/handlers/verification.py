@@ -5,11 +5,12 @@ from __future__ import annotations
 from connexion import request
 
 from applytry import messages
-from applytry.handlers import caller
+from applytry.handlers import authorize, caller
 from applytry.services import Services
 
 
 async def generate_verify_code(services: Services, body: dict):
+    authorize(services)
     language = messages.negotiate(request.headers.get("accept-language"))
     outcome = await services.issuer.issue(body["phone"], caller(services.trusted), language)
     headers = {"Content-Type": "application/json"}  # connexion issue #1956
