@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import connexion
+import yaml
 from connexion.middleware import MiddlewarePosition
 from connexion.resolver import Resolver
 from starlette.middleware.cors import CORSMiddleware
@@ -23,6 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from applytry import docs, logs, problems
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
+from applytry.requestlog import RequestLog
 from applytry.services import Services, build_services
 from applytry.storage import prepare_storage
 
@@ -74,10 +76,24 @@ def create_app(
     app.add_api(SPEC, resolver=BoundResolver(services), validate_responses=validate_responses)
     problems.register(app)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
+    app.add_middleware(
+        RequestLog, position=MiddlewarePosition.BEFORE_EXCEPTION, operations=_operations()
+    )
     if settings.cors_origins:
         allow_origins(app, settings.cors_origins)
     docs.publish(app, SPEC)
     return app
+
+
+def _operations() -> dict[str, str]:
+    """Request path -> operationId, from the spec."""
+    document = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    base = document["servers"][0]["url"].rstrip("/")
+    return {
+        base + path: operation["operationId"]
+        for path, item in document["paths"].items()
+        for operation in item.values()
+    }
 
 
 def allow_origins(app: connexion.AsyncApp, origins: tuple[str, ...]) -> None:

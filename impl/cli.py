@@ -8,7 +8,10 @@ import asyncio
 import datetime
 import getpass
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +28,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     # Migrate and create the secret once, before the workers start.
     prepare_storage(settings)
+    _metrics_folder()
     uvicorn.run(
         "applytry.app:create_app",
         factory=True,
@@ -35,9 +39,21 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         # upgrade, as Java's HttpClient and `curl --http2` do by default.
         http="h11",
         log_config=logs.config(settings.log_level),
+        access_log=False,  # applytry.requestlog writes one line a request, with its id
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def _metrics_folder() -> None:
+    """A fresh folder where every worker writes its metrics (applytry.metrics), set before
+    anything imports prometheus_client: a restart must not add up the last run's counters."""
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="applytry-metrics-"))
+    if chosen and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 def migrate(settings: Settings, _args: argparse.Namespace) -> int:

@@ -64,10 +64,12 @@ def config(level: str, stream: str = "stdout") -> dict:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
+        "filters": {"request_id": {"()": "applytry.requestlog.RequestIdFilter"}},
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
+                "filters": ["request_id"],
                 "stream": f"ext://sys.{stream}",
             }
         },

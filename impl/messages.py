@@ -110,6 +110,7 @@ PROBLEM_TITLES = {
         "Business failure. Check the values of parameters in the request.",
         "业务失败:请依次确认您请求中各参数的取值。",
     ),
+    503: ("The service is not ready.", "服务尚未就绪"),
 }
 
 SMS_TEMPLATES = (

@@ -17,7 +17,7 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from applytry import messages
+from applytry import messages, metrics
 from applytry.db.database import forget_connection
 from applytry.errors import InvalidInput
 from applytry.keys import MissingKey, WrongKey
@@ -59,8 +59,9 @@ def problem(
 
 async def http_error(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
     """Connexion's own problems (validation, 404, 405, 415) and ours, re-titled."""
-    detail = exc.detail if exc.status_code < 500 else None
-    if exc.status_code >= 500:
+    # A 503 says what is missing (readiness); other 5xx details stay in the log.
+    detail = exc.detail if exc.status_code < 500 or exc.status_code == 503 else None
+    if exc.status_code >= 500 and exc.status_code != 503:
         log.error("server problem: %s", exc.detail)
     # Starlette fills an empty detail with the status phrase; it says nothing the title doesn't.
     if detail == HTTPStatus(exc.status_code).phrase:
@@ -104,6 +105,7 @@ async def database_failure(
     request: ConnexionRequest, exc: peewee.PeeweeException
 ) -> ConnexionResponse:
     log.error("database failure: %s: %s", type(exc).__name__, exc)
+    metrics.DATABASE_ERRORS.labels(type(exc).__name__).inc()
     forget_connection()
     return problem(request, 500)
 

@@ -24,7 +24,7 @@ import math
 
 from peewee import fn
 
-from applytry import limits
+from applytry import limits, metrics
 from applytry.db.models import Counter
 from applytry.phones import Phone
 from applytry.rules import ALLOW, DENY, Rules
@@ -90,6 +90,7 @@ class Guard:
 
     def refuse(self, phone: Phone, reason: str, retry_after: int, now: float) -> Screening:
         limits.count(limits.REFUSED_DAY, reason, now, self.zone)
+        metrics.REFUSALS.labels(reason).inc()
         log.info("code refused: %s", reason, extra={"phone": phone.masked, "reason": reason})
         return Screening(refusal=reason, retry_after=retry_after)
 

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
+from applytry import metrics
 from applytry.db.models import SmsMessage
 from applytry.digests import Digests
 from applytry.sms import http
@@ -82,6 +83,7 @@ class Receipts:
             .where(which & (SmsMessage.backend == backend))
             .execute()
         )
+        metrics.RECEIPTS.labels(backend, outcome).inc()
         # A receipt for a message purged since, or sent by another backend, is dropped: the
         # gateway must not retry it forever.
         log.info(

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import peewee
 
-from applytry import accesscodes, jobs, limits
+from applytry import accesscodes, jobs, limits, metrics
 from applytry.checking import Verdict, check_code
 from applytry.config import Settings
 from applytry.db.database import forget_connection, is_contention, write_transaction
@@ -126,6 +126,7 @@ class TenantApplications:
             return Decision(refused.return_code)
         except peewee.PeeweeException as exc:
             forget_connection()
+            metrics.DATABASE_ERRORS.labels(type(exc).__name__).inc()
             return_code = "005" if is_contention(exc) else "003"
             log.error(
                 "application failed: %s: %s",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connexion import request
 
-from applytry import messages
+from applytry import messages, metrics
 from applytry.handlers import authorize, caller
 from applytry.services import Services
 
@@ -13,6 +13,7 @@ async def apply_tenant(services: Services, body: dict):
     authorize(services)
     language = messages.negotiate(request.headers.get("accept-language"))
     decision = await services.applications.apply(body, caller(services.trusted), language)
+    metrics.OUTCOMES.labels("applyTenant", decision.return_code).inc()
     reply = {
         "returnCode": decision.return_code,
         "returnMsg": messages.return_message(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connexion import request
 
-from applytry import messages
+from applytry import messages, metrics
 from applytry.handlers import authorize, caller
 from applytry.services import Services
 
@@ -16,6 +16,7 @@ async def generate_verify_code(services: Services, body: dict):
     headers = {"Content-Type": "application/json"}  # connexion issue #1956
     if outcome.retry_after is not None:
         headers["Retry-After"] = str(outcome.retry_after)
+    metrics.OUTCOMES.labels("generateVerifyCode", outcome.ret_code).inc()
     reply = {
         "retCode": outcome.ret_code,
         "retMsg": messages.ret_message(outcome.ret_code, language),

@@ -13,6 +13,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from applytry import metrics
+
 from . import Delivery, SendResult, Sms, SmsSender
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,17 @@ class Breaker:
 
     async def send(self, sms: Sms) -> SendResult:
         if not self.ready():
+            metrics.SMS.labels(self.name, "circuit-open").inc()
             return SendResult(Delivery.FAILED, detail=f"{self.name}: circuit open")
         probe = self.state == HALF_OPEN
         self.probing = probe
+        started = time.perf_counter()
         try:
             result = await self.sender.send(sms)
         finally:
             self.probing = False
+        metrics.SMS_LATENCY.labels(self.name).observe(time.perf_counter() - started)
+        metrics.SMS.labels(self.name, result.delivery.value).inc()
         if result.delivery in _DOWN:
             self.failures += 1
             if probe or self.failures >= self.threshold:
@@ -74,6 +80,7 @@ class Breaker:
             extra={"backend": self.name, "breaker": state, "failures": self.failures},
         )
         self.state = state
+        metrics.BREAKER.labels(self.name).set(1 if state == OPEN else 0)
 
     async def aclose(self) -> None:
         await self.sender.aclose()

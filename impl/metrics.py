@@ -1,0 +1,65 @@
+"""Prometheus metrics, right with any number of worker processes.
+
+``applytry serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before its workers
+start and before this module is imported anywhere (the client picks its storage at import);
+every worker then writes its samples there and a scrape
+of ``GET .../metrics`` on any worker adds them all up. Without that variable (tests, a single
+process) the process's own registry is served.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter("applytry_requests_total", "HTTP requests answered", ["operation", "status"])
+LATENCY = Histogram(
+    "applytry_request_duration_seconds",
+    "Time to answer a request",
+    ["operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+OUTCOMES = Counter(
+    "applytry_outcomes_total", "Business outcomes: retCode and returnCode", ["operation", "code"]
+)
+SMS = Counter("applytry_sms_total", "SMS send attempts by outcome", ["backend", "outcome"])
+SMS_LATENCY = Histogram(
+    "applytry_sms_send_seconds",
+    "Time the SMS gateway took to answer",
+    ["backend"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+)
+BREAKER = Gauge(
+    "applytry_sms_breaker_open",
+    "1 while an SMS backend's circuit is open in some process",
+    ["backend"],
+    multiprocess_mode="max",
+)
+REFUSALS = Counter("applytry_refusals_total", "Codes refused, by reason", ["reason"])
+RECEIPTS = Counter("applytry_sms_receipts_total", "Delivery receipts", ["backend", "receipt"])
+DATABASE_ERRORS = Counter("applytry_database_errors_total", "Database failures", ["kind"])
+
+
+def exposition() -> tuple[bytes, str]:
+    """The scrape: every worker's samples when they share a folder, else this process's."""
+    if os.environ.get(MULTIPROC_DIR):
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def worker_exited(pid: int) -> None:
+    if os.environ.get(MULTIPROC_DIR):
+        _multiprocess.mark_process_dead(pid)
