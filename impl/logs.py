@@ -11,7 +11,6 @@ import logging
 import logging.config
 import re
 import time
-import warnings
 
 # A run of at least nine digits, optionally led by + and split by spaces or dashes.
 _PHONE_LIKE = re.compile(r"\+?\d(?:[ \-]?\d){8,}")
@@ -80,7 +79,8 @@ def config(level: str, stream: str = "stdout") -> dict:
             "peewee": {"level": "INFO"},
             "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
-            "uvicorn.access": {"handlers": ["stdout"], "level": level, "propagate": False},
+            # applytry.requestlog writes one line a request, with its id and operation.
+            "uvicorn.access": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
         },
     }
 
@@ -88,6 +88,3 @@ def config(level: str, stream: str = "stdout") -> dict:
 def configure(level: str, stream: str = "stdout") -> None:
     logging.config.dictConfig(config(level, stream))
     logging.captureWarnings(True)  # library warnings become JSON lines too
-    # connexion imports starlette.testclient at import time, which warns about httpx on every
-    # start; the service never uses the test client, so the line would only be noise.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -22,6 +21,9 @@ from prometheus_client import (
 from prometheus_client import multiprocess as _multiprocess
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# The text format (0.0.4) every Prometheus reads; plain "text/plain" is how it is announced,
+# because connexion matches a reply's media type against the spec's without parameters.
+CONTENT_TYPE = "text/plain"
 
 REQUESTS = Counter("applytry_requests_total", "HTTP requests answered", ["operation", "status"])
 LATENCY = Histogram(
@@ -56,8 +58,8 @@ def exposition() -> tuple[bytes, str]:
     if os.environ.get(MULTIPROC_DIR):
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        return generate_latest(registry), CONTENT_TYPE
+    return generate_latest(), CONTENT_TYPE
 
 
 def worker_exited(pid: int) -> None:
