@@ -234,6 +234,36 @@ def manage_keys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def run_purge(settings: Settings, args: argparse.Namespace) -> int:
+    from applytry.retention import purge
+
+    _storage(settings)
+    days = args.retention_days or settings.retention_days
+    report = purge(time.time(), days)
+    print(f"removed {report} (older than {days} days)")
+    return 0
+
+
+def show_stats(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from applytry.stats import day_report, render
+    from applytry.thresholds import Thresholds
+
+    _storage(settings)
+    if args.day:
+        try:
+            day = datetime.date.fromisoformat(args.day)
+        except ValueError:
+            print(f"applytry: --day {args.day!r} is not YYYY-MM-DD", file=sys.stderr)
+            return 2
+    else:
+        day = datetime.datetime.now(settings.zone).date()
+    report = day_report(day, settings, Thresholds(settings))
+    print(json.dumps(report) if args.json else render(report))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from applytry.jobs import MAIL, PROVISION
     from applytry.thresholds import TUNABLE
@@ -277,6 +307,14 @@ def parser() -> argparse.ArgumentParser:
         entry.add_argument("--by", default=getpass.getuser(), help="who adds it (kept)")
         entry.set_defaults(handler=change_rules)
     list_commands.add_parser("list", help="every entry").set_defaults(handler=list_rules)
+
+    cleanup = commands.add_parser("purge", help="remove verification data past its retention")
+    cleanup.add_argument("--retention-days", type=int, help="instead of APPLYTRY_RETENTION_DAYS")
+    cleanup.set_defaults(handler=run_purge)
+    numbers = commands.add_parser("stats", help="one day in numbers")
+    numbers.add_argument("--day", help="YYYY-MM-DD in APPLYTRY_TIMEZONE; today by default")
+    numbers.add_argument("--json", action="store_true", help="one JSON object")
+    numbers.set_defaults(handler=show_stats)
 
     api_keys = commands.add_parser("keys", help="callers' API keys (X-APP-Key)")
     key_commands = api_keys.add_subparsers(dest="action", required=True)

@@ -107,6 +107,7 @@ class Settings:
     conversion_prefix_volume: int = 30
     conversion_country_volume: int = 300
     test_numbers: tuple[tuple[str, str], ...] = ()
+    retention_days: int = 30
 
     @property
     def zone(self) -> ZoneInfo:
@@ -412,4 +413,5 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "conversion_prefix_volume": _integer(1, 100_000_000),
     "conversion_country_volume": _integer(1, 100_000_000),
     "test_numbers": _test_numbers,
+    "retention_days": _integer(1, 3650),
 }
