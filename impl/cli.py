@@ -264,6 +264,17 @@ def show_stats(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def setting_history(settings: Settings, _args: argparse.Namespace) -> int:
+    from applytry.db.models import SettingChange
+
+    _storage(settings)
+    for change in SettingChange.select().order_by(SettingChange.changed_at, SettingChange.id):
+        old = change.old_value or "(default)"
+        new = change.new_value or "(default)"
+        print(f"{_when(change.changed_at)}\t{change.changed_by}\t{change.name}\t{old} -> {new}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from applytry.jobs import MAIL, PROVISION
     from applytry.thresholds import TUNABLE
@@ -333,6 +344,9 @@ def parser() -> argparse.ArgumentParser:
     tune_commands = tune.add_subparsers(dest="action", required=True)
     tune_commands.add_parser("list", help="every threshold and its source").set_defaults(
         handler=list_settings
+    )
+    tune_commands.add_parser("history", help="who changed what, when").set_defaults(
+        handler=setting_history
     )
     get = tune_commands.add_parser("get", help="one threshold's value now")
     get.add_argument("name", choices=TUNABLE)

@@ -285,6 +285,12 @@ def serve(tmp_path, database_url):
         processes.append(process)
         return process.start().url
 
+    def stop_all() -> None:
+        """SIGTERM to every process started, as an orchestrator would send; waits for exits."""
+        for process in processes:
+            process.stop()
+
+    start.stop_all = stop_all
     yield start
     for process in processes:
         process.stop()

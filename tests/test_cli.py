@@ -64,6 +64,11 @@ def test_settings_are_set_audited_listed_and_unset(cli, db):
     assert "sms_daily_limit\t10000\t(environment)" in cli("settings", "list").stdout
     trail = [(c.old_value, c.new_value, c.changed_by) for c in SettingChange.select()]
     assert trail == [(None, "25", "alice"), ("25", None, "bob")]
+    history = [line.split("\t")[1:] for line in cli("settings", "history").stdout.splitlines()]
+    assert history == [
+        ["alice", "sms_daily_limit", "(default) -> 25"],
+        ["bob", "sms_daily_limit", "25 -> (default)"],
+    ]
 
 
 @pytest.mark.parametrize("value", ["-1", "lots", "1e9"])

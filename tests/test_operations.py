@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import httpx
 import pytest
@@ -104,3 +105,21 @@ def test_metrics_add_up_across_two_workers_and_logs_carry_the_request_id(serve, 
     issued = [line for line in lines if line.get("msg") == "code accepted"]
     assert len(issued) == 20 and all(line["request_id"].startswith("req-") for line in issued)
     assert all("status" in line and "latency_ms" in line for line in access)
+
+
+@pytest.mark.servers
+def test_a_request_in_flight_finishes_when_the_service_is_stopped(serve, gateway, db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from applytry.db.models import SmsMessage
+
+    gateway.delay = 1.0
+    base = serve(sms_backend="webhook", sms_webhook_url=gateway.url, sms_timeout_s=5)
+    with httpx.Client(base_url=base, timeout=10) as http, ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(http.post, GENERATE, json={"phone": "13800138000"})
+        time.sleep(0.4)  # the request now waits on the gateway
+        serve.stop_all()
+        reply = pending.result(timeout=10)
+
+    assert reply.status_code == 200 and reply.json()["retCode"] == "200"
+    assert SmsMessage.get().status == "accepted"  # recorded, not left pending
