@@ -55,6 +55,7 @@ def test_the_published_paths_and_operation_ids():
 PROBLEMS = {
     "applyTry": ("400", "401", "403", "404", "413", "415", "429", "500"),
     "receipts": ("400", "403", "404", "413", "415", "500"),
+    "operations": ("500",),
 }
 
 
@@ -69,7 +70,7 @@ def test_every_operation_is_described_with_every_error_as_a_problem(name, operat
 
 @pytest.mark.parametrize(("name", "operation"), list(operations()))
 def test_every_body_has_examples_that_obey_its_schema(name, operation):
-    bodies = [operation["requestBody"]["content"]]
+    bodies = [operation["requestBody"]["content"]] if "requestBody" in operation else []
     bodies += [response.get("content", {}) for response in operation["responses"].values()]
     for content in bodies:
         for media_type, media in content.items():
@@ -113,7 +114,7 @@ def test_the_published_example_reply_is_what_the_service_says():
 
 def test_the_spec_passes_redocly_lint(node_tools):
     output = run(
-        [str(node_tools / "redocly"), "lint", "--config", "redocly.yaml", str(SPEC)],
+        [str(node_tools / "redocly"), "lint", "--config", "redocly.yaml", "../openapi.yaml"],
         cwd=HERE,
         timeout_s=120,
     )
