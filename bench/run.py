@@ -1,0 +1,376 @@
+"""The benchmark: applytry as users run it, against two baselines in the same run.
+
+    python bench/run.py                     # every scenario, SQLite; results in bench/results/
+    python bench/run.py --quick             # 3 s a scenario instead of 10
+    python bench/run.py --database postgresql
+
+Each server runs as users run it (2 uvicorn workers, h11, loopback) with limits loosened so that
+nothing is refused unless the scenario wants it, and SMS to the outbox. Load comes from wrk in
+its own process (Debian package ``wrk``). For each scenario it reports req/s, p50, p99, errors
+and the servers' CPU per request, and, in the same run, the same scenario against a Starlette
+app returning a constant reply (the ceiling) and the same domain functions mounted in FastAPI
+(the framework users would pick instead), with ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))  # bench.baselines
+
+from applytry.testing import ServiceProcess, unused_port  # noqa: E402
+
+PATH = "/apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode"
+LOOSE = {
+    "ip_per_minute": 1_000_000,
+    "phone_hourly_limit": 1000,
+    "phone_daily_limit": 10000,
+    "sms_daily_limit": 100_000_000,
+    "prefix_hourly_limit": 100_000_000,
+    "prefix_daily_limit": 100_000_000,
+    "conversion_prefix_volume": 100_000_000,
+    "conversion_country_volume": 100_000_000,
+    "log_level": "WARNING",
+}
+FIXED = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"phone": "%s"}'
+"""
+# A new phone for every request: each wrk thread counts in its own block of numbers.
+UNIQUE = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("block", threads)
+end
+function init(args)
+  counter = 0
+end
+request = function()
+  counter = counter + 1
+  local phone = string.format("139%08d", (block * 10000000 + counter) % 100000000)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
+                    '{"phone": "' .. phone .. '"}')
+end
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    script: str
+    connections: int = 32
+    gateway: bool = False  # SMS through a webhook gateway that answers after 200 ms
+    ok_statuses: str = "2xx"  # what is not an error
+
+
+SCENARIOS = [
+    Scenario("201 path (one phone)", FIXED % "13800138000"),
+    Scenario("200 path (a new phone a request)", UNIQUE),
+    Scenario("400 path (invalid phone)", FIXED % "not a phone", ok_statuses="400"),
+    Scenario("201 path, 64 connections", FIXED % "13800138000", connections=64),
+    Scenario("200 path, 64 connections", UNIQUE, connections=64),
+    Scenario("200 path, 200 ms gateway, 400 connections", UNIQUE, connections=400, gateway=True),
+]
+
+
+@dataclasses.dataclass
+class Result:
+    target: str
+    scenario: str
+    database: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    cpu_us_per_request: float
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def process_tree_cpu(root: int) -> float:
+    """CPU seconds used so far by a process and all its descendants (the uvicorn workers)."""
+    parents, cpu = {}, {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {root}, [root]
+    while frontier:
+        current = frontier.pop()
+        for pid, parent in parents.items():
+            if parent == current and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    return sum(cpu.get(pid, 0.0) for pid in tree)
+
+
+def wrk(url: str, scenario: Scenario, seconds: int, workdir: Path) -> dict:
+    script = workdir / "load.lua"
+    script.write_text(scenario.script)
+    threads = 2 if scenario.connections >= 2 else 1
+    command = ["wrk", "--latency", f"-t{threads}", f"-c{scenario.connections}", f"-d{seconds}s"]
+    command += ["--timeout", "10s", "-s", str(script), url + PATH]
+    output = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)[ \t]*$", output, re.MULTILINE))
+    if len(latency) != 2:
+        raise RuntimeError(f"wrk said nothing of latency:\n{output}")
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return {
+        "requests": requests,
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": _ms(latency["50"]),
+        "p99_ms": _ms(latency["99"]),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(map(int, socket.groups())) if socket else 0,
+    }
+
+
+class Uvicorn:
+    """A baseline app under uvicorn with the same server settings as ``applytry serve``."""
+
+    def __init__(self, app: str, workdir: Path, env: dict, factory: bool = False, workers: int = 2):
+        self.port = unused_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "uvicorn", app, "--port", str(self.port)]
+        command += ["--workers", str(workers), "--http", "h11", "--no-access-log"]
+        command += ["--log-level", "warning"] + (["--factory"] if factory else [])
+        self.process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(self.port, self.process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+
+def _wait_for(port: int, process: subprocess.Popen, timeout_s: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("a benchmark server exited at start")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError("a benchmark server did not start")
+
+
+def measure(target: str, url: str, pid: int, scenario: Scenario, args, workdir: Path) -> Result:
+    # Warm up (imports, connections, caches), then measure.
+    wrk(url, scenario, 2, workdir)
+    before = process_tree_cpu(pid)
+    numbers = wrk(url, scenario, args.seconds, workdir)
+    cpu = process_tree_cpu(pid) - before
+    ok_400 = scenario.ok_statuses == "400"
+    errors = numbers["socket_errors"] + (0 if ok_400 else numbers["non_2xx"])
+    return Result(
+        target=target,
+        scenario=scenario.name,
+        database=args.database_label,
+        requests_per_s=numbers["requests_per_s"],
+        p50_ms=numbers["p50_ms"],
+        p99_ms=numbers["p99_ms"],
+        errors=errors,
+        requests=numbers["requests"],
+        cpu_us_per_request=cpu / max(1, numbers["requests"]) * 1e6,
+    )
+
+
+def run(args) -> list[Result]:
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        gateway = Uvicorn("bench.baselines.slow_gateway:app", workdir, {}, workers=1)
+        try:
+            settings = {**LOOSE, "database_url": args.database_url(workdir)}
+            if args.database == "postgresql":
+                settings["secret"] = "benchmark-secret-0123456789"
+            env = {f"APPLYTRY_{k.upper()}": str(v) for k, v in settings.items()}
+
+            ceiling = Uvicorn("bench.baselines.constant:app", workdir, {})
+            try:
+                for scenario in SCENARIOS[:1]:
+                    results.append(
+                        measure(
+                            "starlette constant",
+                            ceiling.url,
+                            ceiling.process.pid,
+                            scenario,
+                            args,
+                            workdir,
+                        )
+                    )
+            finally:
+                ceiling.stop()
+
+            for scenario in SCENARIOS:
+                overrides = {}
+                if scenario.gateway:
+                    overrides = {
+                        "sms_backend": "webhook",
+                        "sms_webhook_url": gateway.url + "/sms",
+                        "sms_timeout_s": 5,
+                    }
+                args.reset_database(workdir)
+                service = ServiceProcess(
+                    workdir, workers=2, settings={**settings, **overrides}
+                ).start()
+                try:
+                    results.append(
+                        measure(
+                            "applytry", service.url, service.process.pid, scenario, args, workdir
+                        )
+                    )
+                finally:
+                    service.stop()
+                if scenario.connections <= 64:
+                    args.reset_database(workdir)
+                    more = {f"APPLYTRY_{k.upper()}": str(v) for k, v in overrides.items()}
+                    mount = Uvicorn(
+                        "bench.baselines.fastapi_mount:create_app",
+                        workdir,
+                        {**env, **more},
+                        factory=True,
+                    )
+                    try:
+                        results.append(
+                            measure(
+                                "fastapi mount",
+                                mount.url,
+                                mount.process.pid,
+                                scenario,
+                                args,
+                                workdir,
+                            )
+                        )
+                    finally:
+                        mount.stop()
+        finally:
+            gateway.stop()
+    return results
+
+
+def markdown(results: list[Result]) -> str:
+    ceiling = next(r for r in results if r.target == "starlette constant")
+    fastapi = {r.scenario: r for r in results if r.target == "fastapi mount"}
+    header = "| scenario | target | req/s | p50 ms | p99 ms | errors | CPU µs/req "
+    lines = [header + "| vs ceiling | vs FastAPI |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        versus = fastapi.get(r.scenario)
+        ratio = ""
+        if versus and r.target == "applytry":
+            ratio = f"{r.requests_per_s / versus.requests_per_s:.2f}x"
+        share = r.requests_per_s / ceiling.requests_per_s
+        cells = [
+            r.scenario,
+            r.target,
+            f"{r.requests_per_s:,.0f}",
+            f"{r.p50_ms:.1f}",
+            f"{r.p99_ms:.1f}",
+            str(r.errors),
+            f"{r.cpu_us_per_request:,.0f}",
+            f"{share:.1%}",
+            ratio,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 s a scenario instead of 10")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is needed (Debian: apt-get install wrk)")
+    args.seconds = 3 if args.quick else 10
+    args.database_label = args.database
+    if args.database == "sqlite":
+        args.database_url = lambda workdir: f"sqlite:///{workdir / 'bench.db'}"
+
+        def reset(workdir):
+            for path in workdir.glob("bench.db*"):
+                path.unlink()
+
+        args.reset_database = reset
+    else:
+        import peewee
+
+        admin_url = args.postgres
+        name = f"applytry_bench_{os.getpid()}"
+        args.database_url = lambda workdir: admin_url.rsplit("/", 1)[0] + "/" + name
+
+        def reset(workdir):
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(admin_url)
+            admin = peewee.PostgresqlDatabase(
+                parts.path.lstrip("/"), user=parts.username, host=parts.hostname, port=parts.port
+            )
+            admin.connect()
+            admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute_sql(f'CREATE DATABASE "{name}"')
+            admin.close()
+
+        args.reset_database = reset
+
+    results = run(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cpu = platform.processor() or platform.machine()
+    machine = f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    document = {
+        "machine": machine,
+        "when": stamp,
+        "results": [dataclasses.asdict(r) for r in results],
+    }
+    (out / f"{args.database}.json").write_text(json.dumps(document, indent=2))
+    table = f"Measured {stamp} on {machine}, {args.database}:\n\n{markdown(results)}\n"
+    (out / f"{args.database}.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
