@@ -243,6 +243,8 @@ def run(args) -> list[Result]:
                 ceiling.stop()
 
             for scenario in SCENARIOS:
+                if args.only and args.only not in scenario.name:
+                    continue
                 overrides = {}
                 if scenario.gateway:
                     overrides = {
@@ -321,6 +323,7 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--only", help="run the scenarios whose name contains this")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is needed (Debian: apt-get install wrk)")
