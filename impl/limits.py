@@ -12,6 +12,7 @@ import datetime
 import math
 from zoneinfo import ZoneInfo
 
+from applytry.db.compiled import Compiled
 from applytry.db.models import Counter
 
 
@@ -62,6 +63,32 @@ def admit_client(client_key: str, limit: int, now: float, zone: ZoneInfo) -> Non
         raise RateLimited(retry_after)
 
 
+# Sentinels for the compiled statements: values no real argument ever takes.
+_SCOPE, _KEY, _WINDOW, _ENDS, _LIMIT = "\x00scope", "\x00key", -1_000_001, -1_000_002, -1_000_003
+
+
+def _counting(scope, key, window, ends, limit=None):
+    query = Counter.insert(scope=scope, key=key, window=window, ends=ends, count=1)
+    if limit is None:
+        return query.on_conflict(
+            conflict_target=[Counter.scope, Counter.key, Counter.window],
+            update={Counter.count: Counter.count + 1},
+        )
+    return (
+        query.on_conflict(
+            conflict_target=[Counter.scope, Counter.key, Counter.window],
+            update={Counter.count: Counter.count + 1},
+            where=Counter.count < limit,
+        )
+        .returning(Counter.count)
+        .tuples()
+    )
+
+
+_SPEND = Compiled(_counting, _SCOPE, _KEY, _WINDOW, _ENDS, _LIMIT)
+_COUNT = Compiled(_counting, _SCOPE, _KEY, _WINDOW, _ENDS)
+
+
 def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> int | None:
     """Counts one use. Returns None if it fit, else the seconds until the window ends (and
     nothing is counted)."""
@@ -69,27 +96,14 @@ def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> i
     retry_after = max(1, math.ceil(end - now))
     if limit <= 0:
         return retry_after
-    cursor = (
-        Counter.insert(scope=budget.scope, key=key, window=start, ends=end, count=1)
-        .on_conflict(
-            conflict_target=[Counter.scope, Counter.key, Counter.window],
-            update={Counter.count: Counter.count + 1},
-            where=Counter.count < limit,
-        )
-        .returning(Counter.count)
-        .tuples()
-        .execute()
-    )
-    return None if list(cursor) else retry_after
+    counted = _SPEND.execute(budget.scope, key, start, end, limit).fetchall()
+    return None if counted else retry_after
 
 
 def count(budget: Budget, key: str, now: float, zone: ZoneInfo) -> None:
     """Counts one event, with no limit: refusals by reason, codes issued and used."""
     start, end = budget.window(now, zone)
-    Counter.insert(scope=budget.scope, key=key, window=start, ends=end, count=1).on_conflict(
-        conflict_target=[Counter.scope, Counter.key, Counter.window],
-        update={Counter.count: Counter.count + 1},
-    ).execute()
+    _COUNT.execute(budget.scope, key, start, end)
 
 
 def used(budget: Budget, key: str, now: float, zone: ZoneInfo) -> int:

@@ -1,0 +1,46 @@
+"""Hot statements built once.
+
+peewee builds the SQL of a query every time it runs it, which costs more than SQLite or
+PostgreSQL take to execute the statement. A :class:`Compiled` query is built once per database
+with a sentinel in place of each argument; later calls swap the real values into the saved
+parameter list and execute the saved SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import peewee
+
+from .database import database
+
+
+class Compiled:
+    def __init__(self, build: Callable[..., peewee.Query], *sentinels):
+        self.build = build
+        self.sentinels = sentinels
+        self._built: dict[int, tuple[peewee.Database, str, list, list[int]]] = {}
+
+    def _for(self, target: peewee.Database) -> tuple[str, list, list[int]]:
+        entry = self._built.get(id(target))
+        if entry is None or entry[0] is not target:
+            context = target.get_sql_context()
+            sql, params = context.sql(self.build(*self.sentinels)).query()
+            params = list(params)
+            positions = []
+            for sentinel in self.sentinels:
+                if params.count(sentinel) != 1:
+                    raise ValueError(f"sentinel {sentinel!r} must appear exactly once")
+                positions.append(params.index(sentinel))
+            entry = (target, sql, params, positions)
+            self._built[id(target)] = entry
+        return entry[1], entry[2], entry[3]
+
+    def execute(self, *values):
+        """Runs the statement with ``values`` in the sentinels' places; returns the cursor."""
+        target = database.obj
+        sql, params, positions = self._for(target)
+        params = list(params)
+        for position, value in zip(positions, values, strict=True):
+            params[position] = value
+        return target.execute_sql(sql, params)
