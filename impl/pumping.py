@@ -25,6 +25,7 @@ import math
 from peewee import fn
 
 from applytry import limits, metrics
+from applytry.db.compiled import Compiled
 from applytry.db.models import Counter
 from applytry.phones import Phone
 from applytry.rules import ALLOW, DENY, Rules
@@ -36,6 +37,23 @@ BUCKET_S = 600
 ISSUED = limits.Budget("issued-10m", BUCKET_S)
 USED = limits.Budget("used-10m", BUCKET_S)
 DENIED_RETRY_S = 3600
+
+
+def _window_totals(range_key, country_key, start):
+    return (
+        Counter.select(Counter.scope, Counter.key, fn.SUM(Counter.count))
+        .where(
+            Counter.scope.in_([ISSUED.scope, USED.scope])
+            & Counter.key.in_([range_key, country_key])
+            & (Counter.window >= start)
+        )
+        .group_by(Counter.scope, Counter.key)
+        .tuples()
+    )
+
+
+# Read before every reservation: built once (applytry.db.compiled).
+_WINDOW_TOTALS = Compiled(_window_totals, "\x00range", "\x00country", -1_000_001)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,19 +116,8 @@ class Guard:
         window = self.settings.conversion_window_s
         start = math.floor(now / BUCKET_S) * BUCKET_S - window + BUCKET_S
         keys = self.scopes(phone)
-        totals = {
-            (scope, key): total
-            for scope, key, total in Counter.select(
-                Counter.scope, Counter.key, fn.SUM(Counter.count)
-            )
-            .where(
-                Counter.scope.in_([ISSUED.scope, USED.scope])
-                & Counter.key.in_(keys)
-                & (Counter.window >= start)
-            )
-            .group_by(Counter.scope, Counter.key)
-            .tuples()
-        }
+        rows = _WINDOW_TOTALS.execute(*keys, start).fetchall()
+        totals = {(scope, key): total for scope, key, total in rows}
         threshold = self.thresholds.get
         minimum = self.thresholds.get("conversion_min_percent")
         for key, volume in zip(

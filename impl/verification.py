@@ -19,6 +19,7 @@ import peewee
 
 from applytry import limits, messages
 from applytry.config import Settings
+from applytry.db.compiled import Compiled
 from applytry.db.database import forget_connection, write_transaction
 from applytry.db.models import SmsMessage, Verification
 from applytry.digests import Digests, new_code
@@ -50,6 +51,40 @@ class _Refused(Exception):
         super().__init__(reason)
         self.outcome = outcome
         self.reason = reason
+
+
+def _claiming(key, masked, digest, message_id, issued_at, expires_at, resend_at, now):
+    row = {
+        Verification.phone_key: key,
+        Verification.phone_masked: masked,
+        Verification.code_digest: digest,
+        Verification.message_id: message_id,
+        Verification.issued_at: issued_at,
+        Verification.expires_at: expires_at,
+        Verification.resend_at: resend_at,
+        Verification.attempts: 0,
+    }
+    return (
+        Verification.insert(row)
+        .on_conflict(
+            conflict_target=[Verification.phone_key],
+            preserve=[field for field in row if field is not Verification.phone_key],
+            where=Verification.resend_at <= now,
+        )
+        .returning(Verification.phone_key)
+        .tuples()
+    )
+
+
+# The hot statements of issuing, built once (applytry.db.compiled); the sentinels are values
+# no argument ever takes.
+_CLAIM = Compiled(
+    _claiming, "\x00key", "\x00masked", "\x00digest", "\x00message", -1.5, -2.5, -3.5, -4.5
+)
+_RESEND_AT = Compiled(
+    lambda key: Verification.select(Verification.resend_at).where(Verification.phone_key == key),
+    "\x00key",
+)
 
 
 class CodeIssuer:
@@ -166,7 +201,7 @@ class CodeIssuer:
         self, phone: Phone, key: str, code: str, message_id: str, now: float
     ) -> None:
         if not self._claim(phone, key, code, message_id, now):
-            resend_at = Verification.get_by_id(key).resend_at
+            [(resend_at,)] = _RESEND_AT.execute(key).fetchall()
             raise _Refused(Outcome("201", max(1, math.ceil(resend_at - now))), "resend-interval")
 
     def _test_number(self, phone: Phone, now: float) -> Outcome:
@@ -194,28 +229,17 @@ class CodeIssuer:
         """Writes the new code unless the phone is inside its resend interval; one statement,
         so of two racing requests exactly one wins."""
         settings = self.settings
-        row = {
-            Verification.phone_key: key,
-            Verification.phone_masked: phone.masked,
-            Verification.code_digest: self.digests.code(phone.e164, code),
-            Verification.message_id: message_id,
-            Verification.issued_at: now,
-            Verification.expires_at: now + settings.code_ttl_s,
-            Verification.resend_at: now + settings.resend_interval_s,
-            Verification.attempts: 0,
-        }
-        cursor = (
-            Verification.insert(row)
-            .on_conflict(
-                conflict_target=[Verification.phone_key],
-                preserve=[field for field in row if field is not Verification.phone_key],
-                where=Verification.resend_at <= now,
-            )
-            .returning(Verification.phone_key)
-            .tuples()
-            .execute()
+        claimed = _CLAIM.execute(
+            key,
+            phone.masked,
+            self.digests.code(phone.e164, code),
+            message_id,
+            now,
+            now + settings.code_ttl_s,
+            now + settings.resend_interval_s,
+            now,
         )
-        return bool(list(cursor))
+        return bool(claimed.fetchall())
 
     def _record(self, phone: Phone, key: str, message_id: str, result: SendResult) -> None:
         """Stores the gateway's verdict. The SMS is out (or not) whatever happens here, so a
