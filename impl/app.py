@@ -21,7 +21,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.resolver import Resolver
 from starlette.middleware.cors import CORSMiddleware
 
-from applytry import docs, logs, problems
+from applytry import docs, logs, problems, validation
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
 from applytry.requestlog import RequestLog
@@ -73,7 +73,12 @@ def create_app(
         await services.aclose()
 
     app = connexion.AsyncApp(__name__, lifespan=lifespan, swagger_ui_options=docs.SWAGGER_UI)
-    app.add_api(SPEC, resolver=BoundResolver(services), validate_responses=validate_responses)
+    app.add_api(
+        SPEC,
+        resolver=BoundResolver(services),
+        validate_responses=validate_responses,
+        validator_map=validation.validator_map(),
+    )
     problems.register(app)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(
