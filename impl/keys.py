@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from applytry.db.models import ApiKey
 from applytry.digests import Digests
+from applytry.refreshed import Refreshed
 
 
 class MissingKey(Exception):
@@ -57,27 +58,24 @@ def listing() -> list[ApiKey]:
     return list(ApiKey.select().order_by(ApiKey.created_at))
 
 
+def _live_digests() -> tuple[bool, set[str]]:
+    """Whether any key exists, and the digests of the live ones."""
+    rows = list(ApiKey.select(ApiKey.digest, ApiKey.revoked_at).tuples())
+    return bool(rows), {digest for digest, revoked_at in rows if revoked_at is None}
+
+
 class Keys:
     def __init__(
         self, digests: Digests, refresh_s: float, clock: Callable[[], float] = time.monotonic
     ):
         self.digests = digests
-        self.refresh_s = refresh_s
-        self.clock = clock
-        self._live: set[str] = set()
-        self._any = False
-        self._read_at: float | None = None
+        self._keys = Refreshed(_live_digests, refresh_s, clock)
 
     def authorize(self, presented: str | None) -> None:
-        now = self.clock()
-        if self._read_at is None or now - self._read_at >= self.refresh_s:
-            rows = list(ApiKey.select(ApiKey.digest, ApiKey.revoked_at).tuples())
-            self._any = bool(rows)
-            self._live = {digest for digest, revoked_at in rows if revoked_at is None}
-            self._read_at = now
-        if not self._any:
+        required, live = self._keys.get()
+        if not required:
             return
         if not presented:
             raise MissingKey("this service requires an X-APP-Key")
-        if self.digests.api_key(presented) not in self._live:
+        if self.digests.api_key(presented) not in live:
             raise WrongKey("the X-APP-Key is not valid")

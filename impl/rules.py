@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from applytry.db.models import PhoneRule
 from applytry.phones import Phone
+from applytry.refreshed import Refreshed
 
 ALLOW, DENY = "allow", "deny"
 _TARGET = re.compile(r"\+[1-9][0-9]{0,14}|[A-Z]{2}")
@@ -48,19 +49,14 @@ def listing() -> list[PhoneRule]:
 
 class Rules:
     def __init__(self, refresh_s: float, clock: Callable[[], float] = time.monotonic):
-        self.refresh_s = refresh_s
-        self.clock = clock
-        self._rules: list[tuple[str, str]] = []
-        self._read_at: float | None = None
+        self._rules = Refreshed(
+            lambda: [(rule.action, rule.target) for rule in PhoneRule.select()], refresh_s, clock
+        )
 
     def decide(self, phone: Phone) -> str | None:
         """ALLOW, DENY or None for the phone, by its most specific matching entry."""
-        now = self.clock()
-        if self._read_at is None or now - self._read_at >= self.refresh_s:
-            self._rules = [(rule.action, rule.target) for rule in PhoneRule.select()]
-            self._read_at = now
         best: tuple[int, str] | None = None
-        for action, target in self._rules:
+        for action, target in self._rules.get():
             if target.startswith("+"):
                 if not phone.e164.startswith(target):
                     continue

@@ -17,7 +17,8 @@ from applytry.provisioning import ProvisioningHook
 from applytry.pumping import Guard
 from applytry.receipts import Receipts
 from applytry.rules import Rules
-from applytry.sms import SmsSender, build_sender
+from applytry.sms import build_sender
+from applytry.sms.breaker import Breaker
 from applytry.tenants import TenantApplications
 from applytry.thresholds import Thresholds
 from applytry.verification import CodeIssuer
@@ -26,7 +27,7 @@ from applytry.verification import CodeIssuer
 @dataclasses.dataclass
 class Services:
     settings: Settings
-    sender: SmsSender
+    sender: Breaker
     issuer: CodeIssuer
     applications: TenantApplications
     runner: JobRunner

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from applytry.config import Settings, convert
 from applytry.db.database import write_transaction
 from applytry.db.models import Setting, SettingChange
+from applytry.refreshed import Refreshed
 
 TUNABLE = (
     "phone_hourly_limit",
@@ -37,18 +38,11 @@ class UnknownSetting(KeyError):
 class Thresholds:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
-        self.clock = clock
-        self.refresh_s = settings.settings_refresh_s
-        self._stored: dict[str, int] = {}
-        self._read_at: float | None = None
+        self._stored = Refreshed(stored, settings.settings_refresh_s, clock)
 
     def get(self, name: str) -> int:
         _check(name)
-        now = self.clock()
-        if self._read_at is None or now - self._read_at >= self.refresh_s:
-            self._stored = stored()
-            self._read_at = now
-        return self._stored.get(name, getattr(self.settings, name))
+        return self._stored.get().get(name, getattr(self.settings, name))
 
     def effective(self) -> dict[str, tuple[int, str]]:
         """Every threshold with where its value comes from (``database`` or ``environment``)."""

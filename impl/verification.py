@@ -25,7 +25,8 @@ from applytry.db.models import SmsMessage, Verification
 from applytry.digests import Digests, new_code
 from applytry.phones import Phone, parse_phone
 from applytry.pumping import Guard
-from applytry.sms import Delivery, SendResult, Sms, SmsSender
+from applytry.sms import Delivery, SendResult, Sms
+from applytry.sms.breaker import Breaker
 from applytry.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class CodeIssuer:
         self,
         settings: Settings,
         digests: Digests,
-        sender: SmsSender,
+        sender: Breaker,
         thresholds: Thresholds,
         guard: Guard,
         clock: Callable[[], float] = time.time,

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .breaker import Breaker
 
 
 class Delivery(enum.Enum):
@@ -43,9 +46,9 @@ class SmsSender(Protocol):
     async def aclose(self) -> None: ...
 
 
-def build_sender(settings, secret: bytes):
+def build_sender(settings, secret: bytes) -> Breaker:
     """The backend ``APPLYTRY_SMS_BACKEND`` names, built once per process, behind its circuit
-    breaker (:class:`applytry.sms.breaker.Breaker`)."""
+    breaker."""
     from .breaker import Breaker
 
     backend = settings.sms_backend
