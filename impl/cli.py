@@ -72,6 +72,10 @@ def _storage(settings: Settings) -> bytes:
     return prepare_storage(settings)
 
 
+def _applies_within(settings: Settings) -> str:
+    return f"every instance applies it within {settings.settings_refresh_s:g} s"
+
+
 def _when(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -174,10 +178,7 @@ def set_setting(settings: Settings, args: argparse.Namespace) -> int:
         print(f"applytry: {args.name}: {exc}", file=sys.stderr)
         return 2
     shown = args.value if args.value is not None else "the environment's default"
-    print(
-        f"{args.name} set to {shown}; every instance applies it within "
-        f"{settings.settings_refresh_s:g} s"
-    )
+    print(f"{args.name} set to {shown}; {_applies_within(settings)}")
     return 0
 
 
@@ -194,10 +195,7 @@ def change_rules(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"applytry: {exc}", file=sys.stderr)
         return 2
-    print(
-        f"{args.action} {args.kind} {args.target}: every instance applies it within "
-        f"{settings.settings_refresh_s:g} s"
-    )
+    print(f"{args.action} {args.kind} {args.target}: {_applies_within(settings)}")
     return 0
 
 

@@ -12,14 +12,13 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import peewee
 import pytest
+from imitations import Gateway
 
 from applytry.app import create_app
 from applytry.config import Settings
@@ -172,9 +171,12 @@ def generate(client, phone, **headers):
     return client.post(GENERATE, json={"phone": phone}, headers=headers)
 
 
+def application(phone, code, company="一键试用公司", email="trial@example.com") -> dict:
+    return {"companyName": company, "phone": phone, "phoneVerifyCode": code, "email": email}
+
+
 def apply_tenant(client, phone, code, company="一键试用公司", email="trial@example.com", **headers):
-    body = {"companyName": company, "phone": phone, "phoneVerifyCode": code, "email": email}
-    return client.post(APPLY, json=body, headers=headers)
+    return client.post(APPLY, json=application(phone, code, company, email), headers=headers)
 
 
 def load_access_codes(*codes: str) -> None:
@@ -184,40 +186,6 @@ def load_access_codes(*codes: str) -> None:
 
 
 # --- an imitation SMS gateway: a real HTTP server on 127.0.0.1 ---------------------------
-
-
-class Gateway:
-    """Answers each POST with ``status`` after ``delay`` seconds and keeps what it received."""
-
-    def __init__(self):
-        self.status = 200
-        self.delay = 0.0
-        self.requests: list[dict] = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                gateway.requests.append({"headers": dict(self.headers), "body": body})
-                time.sleep(gateway.delay)
-                try:
-                    self.send_response(gateway.status)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                except OSError:
-                    pass  # the client gave up waiting
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/sms"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

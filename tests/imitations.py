@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 
 
 class Imitation:
-    """The server; subclasses answer ``(status, body)`` for a request, or None to drop it."""
+    """The server; subclasses answer ``(status, body)`` for a request (a body of None sends
+    none), or None to hang up."""
 
     def __init__(self):
         self.behaviour = "ok"
@@ -32,7 +33,7 @@ class Imitation:
                     "path": parts.path,
                     "headers": {name.lower(): value for name, value in self.headers.items()},
                     "form": {k: v[0] for k, v in parse_qs(raw.decode()).items()},
-                    "raw": raw,
+                    "body": raw,
                 }
                 imitation.requests.append(request)
                 time.sleep(imitation.delay)
@@ -41,10 +42,11 @@ class Imitation:
                     self.close_connection = True  # hang up without a word
                     return
                 status, body = answer
-                payload = json.dumps(body).encode()
+                payload = b"" if body is None else json.dumps(body).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json;charset=UTF-8")
+                    if payload:
+                        self.send_header("Content-Type", "application/json;charset=UTF-8")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
@@ -59,12 +61,24 @@ class Imitation:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def answer(self, request: dict) -> tuple[int, dict] | None:
+    def answer(self, request: dict) -> tuple[int, dict | None] | None:
         raise NotImplementedError
 
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Gateway(Imitation):
+    """A webhook receiver (SMS or provisioning) that answers ``status`` with no body."""
+
+    def __init__(self):
+        super().__init__()
+        self.status = 200
+        self.url += "/sms"
+
+    def answer(self, request):
+        return self.status, None
 
 
 _WSSE = re.compile(

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from applytry.db.models import AccessCode, Tenant
-from conftest import APPLY, GENERATE, load_access_codes
+from conftest import APPLY, GENERATE, application, load_access_codes
 
 pytestmark = pytest.mark.servers
 
@@ -78,14 +78,9 @@ def test_twenty_applications_with_one_code_open_one_tenant_and_send_one_mail(
     bases = [serve(ip_per_minute=1000), serve(ip_per_minute=1000)]
     asyncio.run(burst(bases[:1], phones("13800138000")))
     code = outbox.code_for("+8613800138000")
-    application = {
-        "companyName": "一键试用公司",
-        "phone": "13800138000",
-        "phoneVerifyCode": code,
-        "email": "trial@example.com",
-    }
+    body = application("13800138000", code)
 
-    responses = asyncio.run(burst(bases, [application] * 20, APPLY))
+    responses = asyncio.run(burst(bases, [body] * 20, APPLY))
 
     outcomes = ret_codes(responses, "returnCode")
     assert outcomes["000"] == 1
@@ -102,12 +97,7 @@ def test_the_last_access_code_goes_to_exactly_one_of_several_racing_applicants(
     numbers = [f"1390013{n:04d}" for n in range(8)]
     asyncio.run(burst(bases, phones(*numbers)))
     applications = [
-        {
-            "companyName": f"Company {n}",
-            "phone": number,
-            "phoneVerifyCode": outbox.code_for("+86" + number),
-            "email": f"owner{n}@example.com",
-        }
+        application(number, outbox.code_for("+86" + number), f"Company {n}", f"o{n}@example.com")
         for n, number in enumerate(numbers)
     ]
 

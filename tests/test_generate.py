@@ -234,10 +234,10 @@ def test_the_webhook_request_is_signed_json(client_for, gateway):
     assert payload["to"] == E164 and set(payload) == {"id", "to", "text"}
     expected = hmac.new(
         b"hook-key-0123456789",
-        request["headers"]["X-Applytry-Timestamp"].encode() + b"." + request["body"],
+        request["headers"]["x-applytry-timestamp"].encode() + b"." + request["body"],
         hashlib.sha256,
     ).hexdigest()
-    assert request["headers"]["X-Applytry-Signature"] == "v1=" + expected
+    assert request["headers"]["x-applytry-signature"] == "v1=" + expected
 
 
 def test_an_unwritable_outbox_is_204(client_for, tmp_path):

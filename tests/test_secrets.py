@@ -12,7 +12,7 @@ import pytest
 from applytry.db.database import database
 from applytry.db.models import MODELS
 from applytry.logs import RECORD_ATTRIBUTES
-from conftest import APPLY, GENERATE, generate, load_access_codes
+from conftest import APPLY, GENERATE, application, generate, load_access_codes
 
 PHONES = [f"1380013800{n}" for n in range(5)]
 
@@ -70,12 +70,7 @@ def test_an_application_leaves_no_code_token_phone_or_email_in_the_logs(
     with httpx.Client(base_url=base) as http:
         assert http.post(GENERATE, json={"phone": "13800138000"}).json()["retCode"] == "200"
         code = outbox.code_for("+8613800138000")
-        body = {
-            "companyName": "一键试用公司",
-            "phone": "13800138000",
-            "phoneVerifyCode": code,
-            "email": "owner@trial-company.com",
-        }
+        body = application("13800138000", code, email="owner@trial-company.com")
         wrong = {**body, "phoneVerifyCode": f"{(int(code) + 1) % 1_000_000:06d}"}
         replies = [http.post(APPLY, json=wrong).text, http.post(APPLY, json=body).text]
     assert '"000"' in replies[1]
