@@ -17,11 +17,10 @@ from pathlib import Path
 
 import connexion
 import yaml
-from connexion.middleware import MiddlewarePosition
 from connexion.resolver import Resolver
 from starlette.middleware.cors import CORSMiddleware
 
-from applytry import docs, logs, problems, validation
+from applytry import docs, framework, logs, problems
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
 from applytry.requestlog import RequestLog
@@ -72,20 +71,25 @@ def create_app(
             await retries
         await services.aclose()
 
-    app = connexion.AsyncApp(__name__, lifespan=lifespan, swagger_ui_options=docs.SWAGGER_UI)
+    outer = [functools.partial(RequestLog, operations=_operations())]
+    if settings.cors_origins:
+        outer.append(allowed_origins(settings.cors_origins))
+    app = connexion.AsyncApp(
+        __name__,
+        lifespan=lifespan,
+        swagger_ui_options=docs.SWAGGER_UI,
+        middlewares=framework.middlewares(
+            validate_responses=validate_responses, outer=outer, unrouted=[BodyLimitMiddleware]
+        ),
+    )
+    framework.handle_once(app)
     app.add_api(
         SPEC,
         resolver=BoundResolver(services),
         validate_responses=validate_responses,
-        validator_map=validation.validator_map(),
+        validator_map=framework.validator_map(),
     )
     problems.register(app)
-    app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_ROUTING)
-    app.add_middleware(
-        RequestLog, position=MiddlewarePosition.BEFORE_EXCEPTION, operations=_operations()
-    )
-    if settings.cors_origins:
-        allow_origins(app, settings.cors_origins)
     docs.publish(app, SPEC)
     return app
 
@@ -101,13 +105,12 @@ def _operations() -> dict[str, str]:
     }
 
 
-def allow_origins(app: connexion.AsyncApp, origins: tuple[str, ...]) -> None:
+def allowed_origins(origins: tuple[str, ...]) -> Callable:
     """CORS for the website's origins. Outside the exception middleware, so problems carry
     the headers too and a browser can read why a call failed; ``Retry-After`` is exposed
     because the website waits on it. No credentials: the API uses none."""
-    app.add_middleware(
+    return functools.partial(
         CORSMiddleware,
-        position=MiddlewarePosition.BEFORE_EXCEPTION,
         allow_origins=list(origins),
         allow_methods=["GET", "POST"],
         allow_headers=["Content-Type", "Accept-Language", "X-APP-Key", "X-Request-ID"],

@@ -1,0 +1,231 @@
+"""connexion, with the work that never changes between requests done once.
+
+connexion 3.3 routes and validates every request from the spec, which is what we want, but it
+rebuilds per request what depends only on the operation: the URI parser (twice), the parameter
+validator, the media-type table, the body validator and its JSON-schema validator, and the
+handler's whole decorator chain, including an ``inspect.signature`` of the handler. Together
+that costs more than our handler. The classes here build each piece once per operation and
+reuse it, with connexion's own code doing the checks, so the spec stays the single source of
+validation and every reply is the one connexion would send.
+
+:func:`middlewares` is the stack, in order: connexion's own, less the response validator when
+responses are not validated, with the documentation page's router entered only for its paths.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
+from connexion.context import receive as current_receive
+from connexion.context import scope as current_scope
+from connexion.datastructures import MediaTypeDict
+from connexion.decorators import StarletteDecorator
+from connexion.exceptions import UnsupportedMediaTypeProblem
+from connexion.lifecycle import ConnexionRequest
+from connexion.middleware.context import ContextMiddleware
+from connexion.middleware.exceptions import ExceptionMiddleware
+from connexion.middleware.lifespan import LifespanMiddleware
+from connexion.middleware.request_validation import (
+    RequestValidationAPI,
+    RequestValidationMiddleware,
+    RequestValidationOperation,
+)
+from connexion.middleware.response_validation import ResponseValidationMiddleware
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.security import SecurityMiddleware
+from connexion.middleware.server_error import ServerErrorMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.options import SwaggerUIConfig
+from connexion.utils import is_nullable
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
+
+
+class ValidatedOnce(RequestValidationOperation):
+    """connexion's request validation for one operation, its validators built on first use."""
+
+    def __init__(self, next_app, **kwargs):
+        super().__init__(next_app, **kwargs)
+        operation = self._operation
+        uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
+        self._parameters = self._validator_map["parameter"](
+            operation.parameters,
+            uri_parser=uri_parser,
+            strict_validation=self.strict_validation,
+            security_query_params=self.security_query_params,
+        )
+        self._accepted = MediaTypeDict([(c.lower(), None) for c in operation.consumes])
+        self._accepts: dict[str, bool] = {}
+        self._bodies: dict[tuple[str, str], object | None] = {}
+
+    def validate_mime_type(self, mime_type: str) -> None:
+        if not self._operation.consumes:
+            return
+        key = mime_type.lower()
+        accepted = self._accepts.get(key)
+        if accepted is None:
+            accepted = self._accepts.setdefault(key, key in self._accepted)
+        if not accepted:
+            raise UnsupportedMediaTypeProblem(
+                detail=f"Invalid Content-type ({mime_type}), expected {self._operation.consumes}"
+            )
+
+    def _body_validator(self, mime_type: str, encoding: str):
+        key = (mime_type, encoding)
+        if key not in self._bodies:
+            self._bodies[key] = self._build_body_validator(mime_type, encoding)
+        return self._bodies[key]
+
+    def _build_body_validator(self, mime_type: str, encoding: str):
+        operation = self._operation
+        schema = operation.body_schema(mime_type)
+        if not schema:
+            return None
+        try:
+            validator_class = self._validator_map["body"][mime_type]
+        except KeyError:
+            return None  # connexion skips validation for media types it has no validator for
+        return validator_class(
+            schema=schema,
+            required=operation.request_body.get("required", False),
+            nullable=is_nullable(operation.body_definition(mime_type)),
+            encoding=encoding,
+            strict_validation=self.strict_validation,
+            uri_parser=operation.uri_parser_class(
+                operation.parameters, operation.body_definition()
+            ),
+        )
+
+    async def __call__(self, scope, receive, send):
+        self._parameters.validate(scope)
+        mime_type, encoding = self.extract_content_type(scope["headers"])
+        self.validate_mime_type(mime_type)
+        validator = self._body_validator(mime_type, encoding)
+        if validator is not None:
+            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        await self.next_app(scope, receive, send)
+
+
+class _ValidatedOnceAPI(RequestValidationAPI):
+    def make_operation(self, operation) -> ValidatedOnce:
+        return ValidatedOnce(
+            self.next_app,
+            operation=operation,
+            strict_validation=self.strict_validation,
+            validator_map=self.validator_map,
+        )
+
+
+class RequestValidation(RequestValidationMiddleware):
+    api_cls = _ValidatedOnceAPI
+
+
+class JSONBodyValidator(JSONRequestBodyValidator):
+    """connexion's JSON body validator, holding one JSON-schema validator instead of building
+    one on every request (the ``_validator`` property)."""
+
+    @functools.cached_property
+    def _validator(self):
+        return JSONRequestBodyValidator._validator.fget(self)
+
+
+def validator_map() -> dict:
+    """connexion's validators, with the JSON body validator built once."""
+    bodies = MediaTypeDict(VALIDATOR_MAP["body"])
+    bodies["*/*json"] = JSONBodyValidator
+    return {"body": bodies}
+
+
+class _DecoratedOnce(StarletteDecorator):
+    """connexion's handler decorators (parameters in, response out), applied once."""
+
+    def __init__(self, operation, **kwargs):
+        super().__init__(**kwargs)
+        self._uri_parser = operation.uri_parser_class(
+            operation.parameters, operation.body_definition()
+        )
+
+    def __call__(self, function):
+        decorated = self.decorate(function)
+
+        @functools.wraps(function)
+        async def wrapper():
+            request = ConnexionRequest(current_scope, current_receive, uri_parser=self._uri_parser)
+            return await decorated(request)
+
+        return wrapper
+
+
+class HandledOnce(AsyncOperation):
+    """An operation whose handler is decorated when it is built, not on every request."""
+
+    @classmethod
+    def from_operation(cls, operation, *, pythonic_params, jsonifier):
+        handled = super().from_operation(
+            operation, pythonic_params=pythonic_params, jsonifier=jsonifier
+        )
+        handled._decorated = _DecoratedOnce(
+            operation, pythonic_params=pythonic_params, jsonifier=jsonifier
+        )(handled._fn)
+        return handled
+
+    @property
+    def fn(self):
+        return self._decorated
+
+
+class _HandledOnceAPI(AsyncApi):
+    def make_operation(self, operation) -> HandledOnce:
+        return HandledOnce.from_operation(
+            operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
+        )
+
+
+def handle_once(app) -> None:
+    """Makes ``app`` (a connexion AsyncApp, before its first ``add_api``) build its handlers'
+    decorators once. connexion offers no option for it; its inner app is private."""
+    inner: AsyncASGIApp = app._middleware_app
+    inner.api_cls = _HandledOnceAPI
+
+
+class DocumentationPage(SwaggerUIMiddleware):
+    """connexion's Swagger UI, whose router only the page's own paths enter; every other
+    request goes straight on instead of being matched against its routes first."""
+
+    def __init__(self, app):
+        super().__init__(app)
+        self._prefixes: list[str] = []
+
+    def add_api(self, specification, base_path=None, arguments=None, **kwargs):
+        super().add_api(specification, base_path=base_path, arguments=arguments, **kwargs)
+        mount = self.router.routes[-1]  # the API's mount, at its base path
+        options = SwaggerUIConfig(
+            kwargs.get("swagger_ui_options"), oas_version=specification.version
+        )
+        self._prefixes.append(mount.path + options.swagger_ui_path.rstrip("/"))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(tuple(self._prefixes)):
+            await super().__call__(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def middlewares(*, validate_responses: bool, outer: Sequence = (), unrouted: Sequence = ()) -> list:
+    """The middleware stack, outermost first. ``outer`` comes inside the server-error handler
+    and outside the exception handler, so it sees every reply, problems included;
+    ``unrouted`` comes just before routing, where what it raises becomes a problem."""
+    stack = [
+        ServerErrorMiddleware,
+        *outer,
+        ExceptionMiddleware,
+        DocumentationPage,
+        *unrouted,
+        RoutingMiddleware,
+        SecurityMiddleware,
+        RequestValidation,
+    ]
+    if validate_responses:
+        stack.append(ResponseValidationMiddleware)
+    return [*stack, LifespanMiddleware, ContextMiddleware]
