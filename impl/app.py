@@ -28,6 +28,7 @@ from applytry.services import Services, build_services
 from applytry.storage import prepare_storage
 
 SPEC = Path(__file__).with_name("openapi.yaml")
+TALLY_FLUSH_S = 1.0  # how far refusal counts may lag (applytry.tally)
 
 
 class BoundResolver(Resolver):
@@ -64,11 +65,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        retries = asyncio.create_task(services.runner.retry_forever(settings.job_retry_s))
+        tasks = [
+            asyncio.create_task(services.runner.retry_forever(settings.job_retry_s)),
+            asyncio.create_task(services.tally.flush_forever(TALLY_FLUSH_S)),
+        ]
         yield
-        retries.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retries
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        services.tally.flush()
         await services.aclose()
 
     outer = [functools.partial(RequestLog, operations=_operations())]

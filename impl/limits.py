@@ -12,6 +12,8 @@ import datetime
 import math
 from zoneinfo import ZoneInfo
 
+from peewee import EXCLUDED
+
 from applytry.db.compiled import Compiled
 from applytry.db.models import Counter
 
@@ -64,16 +66,12 @@ def admit_client(client_key: str, limit: int, now: float, zone: ZoneInfo) -> Non
 
 
 # Sentinels for the compiled statements: values no real argument ever takes.
-_SCOPE, _KEY, _WINDOW, _ENDS, _LIMIT = "\x00scope", "\x00key", -1_000_001, -1_000_002, -1_000_003
+_SCOPE, _KEY, _WINDOW, _ENDS = "\x00scope", "\x00key", -1_000_001, -1_000_002
+_LIMIT, _TIMES = -1_000_003, -1_000_004
 
 
-def _counting(scope, key, window, ends, limit=None):
+def _spending(scope, key, window, ends, limit):
     query = Counter.insert(scope=scope, key=key, window=window, ends=ends, count=1)
-    if limit is None:
-        return query.on_conflict(
-            conflict_target=[Counter.scope, Counter.key, Counter.window],
-            update={Counter.count: Counter.count + 1},
-        )
     return (
         query.on_conflict(
             conflict_target=[Counter.scope, Counter.key, Counter.window],
@@ -85,8 +83,16 @@ def _counting(scope, key, window, ends, limit=None):
     )
 
 
-_SPEND = Compiled(_counting, _SCOPE, _KEY, _WINDOW, _ENDS, _LIMIT)
-_COUNT = Compiled(_counting, _SCOPE, _KEY, _WINDOW, _ENDS)
+def _adding(scope, key, window, ends, times):
+    query = Counter.insert(scope=scope, key=key, window=window, ends=ends, count=times)
+    return query.on_conflict(
+        conflict_target=[Counter.scope, Counter.key, Counter.window],
+        update={Counter.count: Counter.count + EXCLUDED.count},
+    )
+
+
+_SPEND = Compiled(_spending, _SCOPE, _KEY, _WINDOW, _ENDS, _LIMIT)
+_ADD = Compiled(_adding, _SCOPE, _KEY, _WINDOW, _ENDS, _TIMES)
 
 
 def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> int | None:
@@ -100,10 +106,15 @@ def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> i
     return None if counted else retry_after
 
 
-def count(budget: Budget, key: str, now: float, zone: ZoneInfo) -> None:
-    """Counts one event, with no limit: refusals by reason, codes issued and used."""
+def count(budget: Budget, key: str, now: float, zone: ZoneInfo, times: int = 1) -> None:
+    """Counts ``times`` events, with no limit: codes issued and used, refusals by reason."""
     start, end = budget.window(now, zone)
-    _COUNT.execute(budget.scope, key, start, end)
+    add(budget.scope, key, start, end, times)
+
+
+def add(scope: str, key: str, window: int, ends: int, times: int) -> None:
+    """Adds ``times`` to one window's counter."""
+    _ADD.execute(scope, key, window, ends, times)
 
 
 def used(budget: Budget, key: str, now: float, zone: ZoneInfo) -> int:

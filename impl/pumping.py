@@ -13,7 +13,8 @@ Three defences, on top of the per-phone and per-client limits:
   every instance sees the same rate.
 - **Operators' lists** (:mod:`applytry.rules`).
 
-Every refusal is counted by reason (``refused-day`` counters) and logged with the masked phone.
+Every refusal is counted by reason (``refused-day`` counters, through :mod:`applytry.tally`)
+and logged with the masked phone.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from applytry.db.compiled import Compiled
 from applytry.db.models import Counter
 from applytry.phones import Phone
 from applytry.rules import ALLOW, DENY, Rules
+from applytry.tally import Tally
 from applytry.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
@@ -64,10 +66,11 @@ class Screening:
 
 
 class Guard:
-    def __init__(self, settings, thresholds: Thresholds, rules: Rules):
+    def __init__(self, settings, thresholds: Thresholds, rules: Rules, tally: Tally):
         self.settings = settings
         self.thresholds = thresholds
         self.rules = rules
+        self.tally = tally
         self.zone = settings.zone
 
     def scopes(self, phone: Phone) -> list[str]:
@@ -107,7 +110,7 @@ class Guard:
             limits.count(USED, key, now, self.zone)
 
     def refuse(self, phone: Phone, reason: str, retry_after: int, now: float) -> Screening:
-        limits.count(limits.REFUSED_DAY, reason, now, self.zone)
+        self.tally.count(limits.REFUSED_DAY, reason, now)
         metrics.REFUSALS.labels(reason).inc()
         log.info("code refused: %s", reason, extra={"phone": phone.masked, "reason": reason})
         return Screening(refusal=reason, retry_after=retry_after)

@@ -19,6 +19,7 @@ from applytry.receipts import Receipts
 from applytry.rules import Rules
 from applytry.sms import build_sender
 from applytry.sms.breaker import Breaker
+from applytry.tally import Tally
 from applytry.tenants import TenantApplications
 from applytry.thresholds import Thresholds
 from applytry.verification import CodeIssuer
@@ -33,6 +34,7 @@ class Services:
     runner: JobRunner
     receipts: Receipts
     keys: Keys
+    tally: Tally
     trusted: tuple[Network, ...] = ()
     hook: ProvisioningHook | None = None
 
@@ -60,7 +62,8 @@ def build_services(
 ) -> Services:
     digests = Digests(secret)
     thresholds = Thresholds(settings)
-    guard = Guard(settings, thresholds, Rules(settings.settings_refresh_s))
+    tally = Tally(settings.zone)
+    guard = Guard(settings, thresholds, Rules(settings.settings_refresh_s), tally)
     sender = build_sender(settings, secret)
     runner, hook = build_runner(settings, digests, clock)
     return Services(
@@ -71,6 +74,7 @@ def build_services(
         runner=runner,
         receipts=Receipts(settings, digests, clock),
         keys=Keys(digests, settings.settings_refresh_s),
+        tally=tally,
         trusted=parse_networks(settings.trusted_proxies),
         hook=hook,
     )

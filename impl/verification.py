@@ -45,6 +45,9 @@ class Outcome:
     retry_after: int | None = None  # seconds, with 201
 
 
+RESEND_INTERVAL = "resend-interval"  # the refusal reason while a phone's code is fresh
+
+
 class _Refused(Exception):
     """Raised inside the reservation to roll it back and answer ``outcome`` instead."""
 
@@ -126,8 +129,15 @@ class CodeIssuer:
         except limits.RateLimited:
             self.guard.refuse(phone, limits.CLIENT_MINUTE.scope, 0, now)
             raise
+        key = self.digests.phone(phone.e164)
         if phone.e164 in self.test_codes:
-            return self._test_number(phone, now)
+            return self._test_number(phone, key, now)
+        # Most repeated requests come inside the resend interval: answered from one read,
+        # without the write lock. The claim in the reservation still decides any race.
+        waiting = self._resend_wait(key, now)
+        if waiting is not None:
+            self.guard.refuse(phone, RESEND_INTERVAL, waiting, now)
+            return Outcome("201", waiting)
         screening = self.guard.screen(phone, now)
         if screening.refusal:
             return Outcome("201", screening.retry_after)
@@ -135,9 +145,8 @@ class CodeIssuer:
         code = new_code(self.settings.code_length)
         message_id = str(uuid.uuid4())
         try:
-            key = self._reserve(phone, code, message_id, now, screening.allowed)
+            self._reserve(phone, key, code, message_id, now, screening.allowed)
         except _Refused as refused:
-            # Counted after the rollback, which would undo a count made inside.
             self.guard.refuse(phone, refused.reason, 0, now)
             return refused.outcome
 
@@ -166,11 +175,11 @@ class CodeIssuer:
         )
         return Outcome(ret_code)
 
-    def _reserve(self, phone: Phone, code: str, message_id: str, now: float, allowed: bool) -> str:
-        """Stores the code and spends every budget, or changes nothing and raises _Refused.
-        Returns the phone's key."""
+    def _reserve(
+        self, phone: Phone, key: str, code: str, message_id: str, now: float, allowed: bool
+    ) -> None:
+        """Stores the code and spends every budget, or changes nothing and raises _Refused."""
         threshold = self.thresholds.get
-        key = self.digests.phone(phone.e164)
         with write_transaction():
             self._claim_or_refuse(phone, key, code, message_id, now)
             for budget, budget_key, limit in (
@@ -196,19 +205,24 @@ class CodeIssuer:
                 backend=self.sender.name,
                 status="pending",
             ).execute()
-        return key
+
+    def _resend_wait(self, key: str, now: float) -> int | None:
+        """Seconds until the phone may have a new code, or None if it may now."""
+        rows = _RESEND_AT.execute(key).fetchall()
+        if rows and rows[0][0] > now:
+            return max(1, math.ceil(rows[0][0] - now))
+        return None
 
     def _claim_or_refuse(
         self, phone: Phone, key: str, code: str, message_id: str, now: float
     ) -> None:
         if not self._claim(phone, key, code, message_id, now):
-            [(resend_at,)] = _RESEND_AT.execute(key).fetchall()
-            raise _Refused(Outcome("201", max(1, math.ceil(resend_at - now))), "resend-interval")
+            waiting = self._resend_wait(key, now) or 1
+            raise _Refused(Outcome("201", waiting), RESEND_INTERVAL)
 
-    def _test_number(self, phone: Phone, now: float) -> Outcome:
+    def _test_number(self, phone: Phone, key: str, now: float) -> Outcome:
         """An operator's test number: its fixed code is stored like any other, no SMS leaves,
         and no budget is spent; only the resend interval holds."""
-        key = self.digests.phone(phone.e164)
         message_id = str(uuid.uuid4())
         try:
             with write_transaction():

@@ -8,7 +8,8 @@ import collections
 import httpx
 import pytest
 
-from applytry.db.models import AccessCode, Tenant
+from applytry.db.models import AccessCode, Counter, Tenant
+from applytry.limits import REFUSED_DAY
 from conftest import APPLY, GENERATE, application, load_access_codes
 
 pytestmark = pytest.mark.servers
@@ -40,7 +41,7 @@ def ret_codes(responses: list[httpx.Response], field: str = "retCode") -> collec
     return collections.Counter(r.json()[field] for r in responses)
 
 
-def test_fifty_requests_for_one_phone_send_one_sms(serve, outbox):
+def test_fifty_requests_for_one_phone_send_one_sms(serve, outbox, db):
     limits = {"ip_per_minute": 1000}
     bases = [serve(**limits), serve(**limits)]
 
@@ -49,6 +50,9 @@ def test_fifty_requests_for_one_phone_send_one_sms(serve, outbox):
     assert ret_codes(responses) == {"200": 1, "201": REQUESTS - 1}
     assert len(outbox.messages()) == 1
     assert all(int(r.headers["retry-after"]) > 0 for r in responses if r.json()["retCode"] == "201")
+    serve.stop_all()  # each process writes the refusals it counted in memory as it stops
+    refused = Counter.get(scope=REFUSED_DAY.scope, key="resend-interval")
+    assert refused.count == REQUESTS - 1
 
 
 def test_the_daily_threshold_is_never_overrun(serve, outbox):

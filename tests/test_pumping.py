@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,15 @@ def ret(response) -> tuple[str, str | None]:
 
 
 def refusals() -> dict[str, int]:
-    rows = Counter.select().where(Counter.scope == limits.REFUSED_DAY.scope)
-    return {row.key: row.count for row in rows}
+    """The refusals counted so far, once the service has written them (within a second,
+    applytry.tally)."""
+    deadline = time.monotonic() + 10
+    while True:
+        rows = Counter.select().where(Counter.scope == limits.REFUSED_DAY.scope)
+        counted = {row.key: row.count for row in rows}
+        if counted or time.monotonic() > deadline:
+            return counted
+        time.sleep(0.05)
 
 
 def test_a_number_range_has_hourly_and_daily_caps(client_for, outbox, clock):

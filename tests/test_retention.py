@@ -53,10 +53,15 @@ def test_stats_tell_a_day_in_numbers(client_for, outbox, clock, cli):
     generate(client, "13900139000")
     apply_tenant(client, "13800138000", outbox.code_for("+8613800138000"))
 
-    result = cli("stats", "--day", "2026-09-21", "--json")
-
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    # Refusals reach the database within a second (applytry.tally).
+    deadline = time.monotonic() + 10
+    while True:
+        result = cli("stats", "--day", "2026-09-21", "--json")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        if report["refused"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert report["requested"] == 3 and report["sent"] == 2
     assert report["refused"] == {"resend-interval": 1}
     assert (report["issued"], report["used"], report["conversion"]) == (2, 1, 0.5)

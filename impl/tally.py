@@ -1,0 +1,53 @@
+"""Counts that only reports read, kept in memory and written once a second.
+
+Refusals are counted by reason for ``applytry stats``; nothing decides on those counts. Writing
+each one at once would make the cheapest answer of a flood (a 201 for a phone inside its resend
+interval) take the database's write lock on every request. Instead each process adds them up
+in memory and writes the sums in one transaction every ``interval_s`` and when it stops, so a
+flood costs one write a second per process. A crash loses at most that second of counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from zoneinfo import ZoneInfo
+
+import peewee
+
+from applytry import limits
+from applytry.db.database import forget_connection, write_transaction
+
+log = logging.getLogger(__name__)
+
+
+class Tally:
+    def __init__(self, zone: ZoneInfo):
+        self.zone = zone
+        self._pending: collections.Counter[tuple[str, str, int, int]] = collections.Counter()
+
+    def count(self, budget: limits.Budget, key: str, now: float) -> None:
+        start, end = budget.window(now, self.zone)
+        self._pending[(budget.scope, key, start, end)] += 1
+
+    def flush(self) -> None:
+        """Writes what has been counted. On a database failure the counts are kept for the
+        next flush."""
+        pending, self._pending = self._pending, collections.Counter()
+        if not pending:
+            return
+        try:
+            with write_transaction():
+                # In one order, so two processes' flushes never deadlock on PostgreSQL.
+                for (scope, key, start, end), times in sorted(pending.items()):
+                    limits.add(scope, key, start, end, times)
+        except peewee.PeeweeException:
+            log.warning("could not write %d counts; kept for the next try", len(pending))
+            forget_connection()
+            self._pending.update(pending)
+
+    async def flush_forever(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.flush()
