@@ -76,7 +76,7 @@ def create_app(
         services.tally.flush()
         await services.aclose()
 
-    outer = [functools.partial(RequestLog, operations=_operations())]
+    outer = [functools.partial(RequestLog, operations=operation_paths())]
     if settings.cors_origins:
         outer.append(allowed_origins(settings.cors_origins))
     app = connexion.AsyncApp(
@@ -99,7 +99,7 @@ def create_app(
     return app
 
 
-def _operations() -> dict[str, str]:
+def operation_paths() -> dict[str, str]:
     """Request path -> operationId, from the spec."""
     document = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
     base = document["servers"][0]["url"].rstrip("/")

@@ -14,6 +14,7 @@ responses are not validated, with the documentation page's router entered only f
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ from connexion.context import receive as current_receive
 from connexion.context import scope as current_scope
 from connexion.datastructures import MediaTypeDict
 from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import pythonic, sanitized, unwrap_decorators
 from connexion.exceptions import UnsupportedMediaTypeProblem
 from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.context import ContextMiddleware
@@ -38,7 +40,7 @@ from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIConfig
-from connexion.utils import is_nullable
+from connexion.utils import inspect_function_arguments, is_json_mimetype, is_nullable
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
 
 
@@ -138,16 +140,29 @@ def validator_map() -> dict:
 
 
 class _DecoratedOnce(StarletteDecorator):
-    """connexion's handler decorators (parameters in, response out), applied once."""
+    """connexion's handler decorators (parameters in, response out), applied once.
+
+    A handler whose only argument is the JSON body of an operation with no path or query
+    parameters (every JSON operation here) gets the parsed body directly: that is all
+    connexion's parameter decorator would pass it, after looking for path, query and form
+    parameters and files that such an operation cannot have."""
 
     def __init__(self, operation, **kwargs):
         super().__init__(**kwargs)
+        self._operation = operation
         self._uri_parser = operation.uri_parser_class(
             operation.parameters, operation.body_definition()
         )
 
     def __call__(self, function):
-        decorated = self.decorate(function)
+        body_name = self._json_body_only(function)
+        if body_name is None:
+            decorated = self.decorate(function)
+        else:
+            respond = self._response_decorator_cls(
+                framework=self.framework, jsonifier=self.jsonifier
+            )
+            decorated = respond(_with_json_body(function, body_name, self._operation))
 
         @functools.wraps(function)
         async def wrapper():
@@ -155,6 +170,34 @@ class _DecoratedOnce(StarletteDecorator):
             return await decorated(request)
 
         return wrapper
+
+    def _json_body_only(self, function) -> str | None:
+        """The body's argument name when it is the handler's only one and the body is JSON."""
+        operation = self._operation
+        consumes = operation.consumes
+        if not consumes or not all(map(is_json_mimetype, consumes)):
+            return None
+        if any(parameter["in"] != "header" for parameter in operation.parameters):
+            return None  # connexion passes no header parameter to a handler
+        arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
+        body_name = self.sanitize_fn(operation.body_name(consumes[0]))
+        return body_name if arguments == [body_name] and not has_kwargs else None
+
+    @property
+    def sanitize_fn(self):
+        return pythonic if self.pythonic_params else sanitized
+
+
+def _with_json_body(function, body_name: str, operation):
+    default = operation.body_schema(operation.consumes[0]).get("default", {})
+
+    async def handler(request: ConnexionRequest):
+        body = await request.get_body()
+        if body is None:  # as connexion: the schema's default body in place of a missing one
+            body = copy.deepcopy(default)
+        return await function(**{body_name: body})
+
+    return handler
 
 
 class HandledOnce(AsyncOperation):

@@ -6,6 +6,8 @@ themselves; README.md lists those decisions.
 
 from __future__ import annotations
 
+import functools
+
 ENGLISH, CHINESE = "en", "zh"
 
 RET_MESSAGES = {
@@ -153,6 +155,7 @@ def minutes(ttl_s: int) -> int:
     return max(1, ttl_s // 60)
 
 
+@functools.lru_cache(maxsize=256)  # browsers send a handful of distinct headers
 def negotiate(accept_language: str | None) -> str:
     """Chinese when the header ranks any ``zh`` above every ``en``; English otherwise."""
     if not accept_language:

@@ -9,6 +9,7 @@ process) the process's own registry is served.
 
 from __future__ import annotations
 
+import functools
 import os
 
 from prometheus_client import (
@@ -51,6 +52,23 @@ BREAKER = Gauge(
 REFUSALS = Counter("applytry_refusals_total", "Codes refused, by reason", ["reason"])
 RECEIPTS = Counter("applytry_sms_receipts_total", "Delivery receipts", ["backend", "receipt"])
 DATABASE_ERRORS = Counter("applytry_database_errors_total", "Database failures", ["kind"])
+
+
+# A labelled child costs a lookup under a lock; the label sets are few and fixed (operations
+# from the spec, closed code sets, HTTP statuses), so each child is looked up once.
+@functools.lru_cache(maxsize=512)
+def outcome(operation: str, code: str):
+    return OUTCOMES.labels(operation, code)
+
+
+@functools.lru_cache(maxsize=512)
+def requests(operation: str, status: int):
+    return REQUESTS.labels(operation, str(status))
+
+
+@functools.lru_cache(maxsize=64)
+def latency(operation: str):
+    return LATENCY.labels(operation)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -60,8 +60,8 @@ class RequestLog:
         finally:
             elapsed = time.perf_counter() - started
             operation = self.operations.get(scope["path"], "other")
-            metrics.REQUESTS.labels(operation, str(status)).inc()
-            metrics.LATENCY.labels(operation).observe(elapsed)
+            metrics.requests(operation, status).inc()
+            metrics.latency(operation).observe(elapsed)
             log.info(
                 "%s %s %s",
                 scope["method"],

@@ -1,5 +1,7 @@
-"""The framework users would pick instead: the same domain functions mounted in FastAPI, with
-its own (pydantic) validation in place of the spec's. Configured like applytry, from the
+"""The framework users would pick instead: generateverifycode mounted in FastAPI, with its own
+(pydantic) validation in place of the spec's and everything else the same as in applytry: the
+request-log middleware (request id, access log, metrics), the API-key check, the client address
+behind trusted proxies, the domain and the reply. Configured like applytry, from the
 environment; run with ``uvicorn --factory bench.baselines.fastapi_mount:create_app``."""
 
 from __future__ import annotations
@@ -8,10 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from applytry import messages
+from applytry.app import operation_paths
 from applytry.config import Settings
 from applytry.errors import InvalidInput
+from applytry.handlers import incoming
+from applytry.handlers.verification import verify_code_reply
+from applytry.keys import MissingKey, WrongKey
 from applytry.limits import RateLimited
+from applytry.requestlog import RequestLog
 from applytry.services import build_services
 from applytry.storage import prepare_storage
 
@@ -24,22 +30,19 @@ def create_app() -> FastAPI:
     settings = Settings.from_env()
     services = build_services(settings, prepare_storage(settings))
     app = FastAPI()
+    app.add_middleware(RequestLog, operations=operation_paths())
 
     @app.post("/apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode")
     async def generate_verify_code(body: GenerateVerifyCodeRequest, request: Request):
-        language = messages.negotiate(request.headers.get("accept-language"))
-        client = request.client.host if request.client else "unknown"
+        caller = incoming(request.scope, services.trusted)
         try:
-            outcome = await services.issuer.issue(body.phone, client, language)
+            reply, status, headers = await verify_code_reply(services, body.phone, caller)
         except InvalidInput as exc:
             return JSONResponse({"title": "Bad Request", "status": 400, "detail": str(exc)}, 400)
         except RateLimited:
             return JSONResponse({"title": "Too Many Requests", "status": 429}, 429)
-        headers = {"Retry-After": str(outcome.retry_after)} if outcome.retry_after else {}
-        reply = {
-            "retCode": outcome.ret_code,
-            "retMsg": messages.ret_message(outcome.ret_code, language),
-        }
-        return JSONResponse(reply, headers=headers)
+        except (MissingKey, WrongKey) as exc:
+            return JSONResponse({"title": "Unauthorized", "detail": str(exc)}, 401)
+        return JSONResponse(reply, status, headers)
 
     return app
