@@ -6,13 +6,18 @@ CLI and the tests each bind the store they were configured with, and nothing con
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
+import logging
 import os
 import threading
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import peewee
+
+log = logging.getLogger(__name__)
 
 database = peewee.DatabaseProxy()
 
@@ -108,6 +113,10 @@ def open_database(url: str, lock_timeout_s: float = 5.0) -> peewee.Database:
                 "busy_timeout": int(lock_timeout_s * 1000),
                 "foreign_keys": 1,
                 "synchronous": "normal",
+                # No checkpoint inside a commit: it writes the WAL back and syncs both files,
+                # milliseconds that a request on the event loop would wait for. The service
+                # checkpoints from a thread instead (checkpoint_forever).
+                "wal_autocheckpoint": 0,
             },
             # Transactions that write start with BEGIN IMMEDIATE: the write lock is taken
             # before the first read, so two processes never both read "no code yet".
@@ -144,6 +153,29 @@ def write_transaction():
     if is_sqlite():
         return database.atomic("IMMEDIATE")
     return database.atomic()
+
+
+async def checkpoint_forever(interval_s: float) -> None:
+    """Copies the SQLite write-ahead log back into the database every ``interval_s``, in a
+    thread of its own with its own connection, so requests never wait for it. A passive
+    checkpoint waits for no one: what readers still use is copied next time."""
+    if not is_sqlite():
+        return
+    with concurrent.futures.ThreadPoolExecutor(1, "checkpoint") as thread:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    await loop.run_in_executor(thread, _checkpoint)
+                except peewee.PeeweeException as exc:
+                    log.warning("checkpoint failed: %s", exc)
+        finally:
+            thread.submit(database.close)
+
+
+def _checkpoint() -> None:
+    database.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def forget_connection() -> None:

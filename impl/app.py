@@ -24,12 +24,14 @@ from starlette.middleware.cors import CORSMiddleware
 from applytry import docs, framework, logs, problems
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
+from applytry.db.database import checkpoint_forever
 from applytry.requestlog import RequestLog
 from applytry.services import Services, build_services
 from applytry.storage import prepare_storage
 
 SPEC = Path(__file__).with_name("openapi.yaml")
 TALLY_FLUSH_S = 1.0  # how far refusal counts may lag (applytry.tally)
+CHECKPOINT_S = 1.0  # how often SQLite's write-ahead log is copied back (db.database)
 
 
 class BoundResolver(Resolver):
@@ -74,6 +76,7 @@ def create_app(
         tasks = [
             asyncio.create_task(services.runner.retry_forever(settings.job_retry_s)),
             asyncio.create_task(services.tally.flush_forever(TALLY_FLUSH_S)),
+            asyncio.create_task(checkpoint_forever(CHECKPOINT_S)),
         ]
         yield
         for task in tasks:
