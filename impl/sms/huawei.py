@@ -54,7 +54,7 @@ class HuaweiSender:
         self.settings = settings
         self.receipt_token = receipt_token
         self.url = settings.huawei_endpoint.rstrip("/") + "/sms/batchSendSms/v1"
-        self.client = http.client(settings.sms_timeout_s)
+        self.gateway = http.Gateway(self.name, settings.sms_timeout_s)
 
     def form(self, sms: Sms) -> dict[str, str]:
         settings = self.settings
@@ -82,9 +82,7 @@ class HuaweiSender:
             "Authorization": AUTHORIZATION,
             "X-WSSE": wsse_header(settings.huawei_app_key, settings.huawei_app_secret),
         }
-        response = await http.post(
-            self.client, self.name, self.url, data=self.form(sms), headers=headers
-        )
+        response = await self.gateway.post(self.url, data=self.form(sms), headers=headers)
         if isinstance(response, SendResult):
             return response
         try:
@@ -106,4 +104,4 @@ class HuaweiSender:
         return SendResult(Delivery.REFUSED, detail=f"{detail} {status}".rstrip())
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.gateway.aclose()

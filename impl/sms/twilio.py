@@ -23,7 +23,8 @@ class TwilioSender:
             f"{settings.twilio_endpoint.rstrip('/')}/2010-04-01/Accounts/"
             f"{settings.twilio_account_sid}/Messages.json"
         )
-        self.client = http.client(
+        self.gateway = http.Gateway(
+            self.name,
             settings.sms_timeout_s,
             auth=(settings.twilio_account_sid, settings.twilio_auth_token),
         )
@@ -41,7 +42,7 @@ class TwilioSender:
         return form
 
     async def send(self, sms: Sms) -> SendResult:
-        response = await http.post(self.client, self.name, self.url, data=self.form(sms))
+        response = await self.gateway.post(self.url, data=self.form(sms))
         if isinstance(response, SendResult):
             return response
         try:
@@ -60,4 +61,4 @@ class TwilioSender:
         return SendResult(Delivery.REFUSED, detail=detail)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.gateway.aclose()

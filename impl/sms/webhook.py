@@ -20,12 +20,12 @@ class WebhookSender:
     def __init__(self, url: str, key: bytes, timeout_s: float):
         self.url = url
         self.key = key
-        self.client = http.client(timeout_s)
+        self.gateway = http.Gateway(self.name, timeout_s)
 
     async def send(self, sms: Sms) -> SendResult:
         body = json.dumps({"id": sms.id, "to": sms.to, "text": sms.text}).encode()
-        response = await http.post(
-            self.client, self.name, self.url, content=body, headers=signed_headers(self.key, body)
+        response = await self.gateway.post(
+            self.url, data=body, headers=signed_headers(self.key, body)
         )
         if isinstance(response, SendResult):
             return response
@@ -37,4 +37,4 @@ class WebhookSender:
         return SendResult(Delivery.FAILED, detail=detail)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.gateway.aclose()
