@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import math
 from zoneinfo import ZoneInfo
 
-from peewee import EXCLUDED
+from peewee import EXCLUDED, Case
 
 from applytry.db.compiled import Compiled
 from applytry.db.models import Counter
@@ -104,6 +105,67 @@ def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> i
         return retry_after
     counted = _SPEND.execute(budget.scope, key, start, end, limit).fetchall()
     return None if counted else retry_after
+
+
+@dataclasses.dataclass(frozen=True)
+class Spend:
+    """One use of ``budget`` for ``key``; ``limit`` None counts without a limit."""
+
+    budget: Budget
+    key: str
+    limit: int | None
+
+
+def _spending_all(shape, *values):
+    """One upsert for several budgets: each row counts while its own limit allows, chosen by
+    its scope in the conflict's WHERE; RETURNING names the rows that counted."""
+    rows, limits, given = [], [], iter(values)
+    for scope, limited in shape:
+        key, window, ends = next(given), next(given), next(given)
+        rows.append({"scope": scope, "key": key, "window": window, "ends": ends, "count": 1})
+        if limited:
+            limits.append((scope, next(given)))
+    return (
+        Counter.insert_many(rows)
+        .on_conflict(
+            conflict_target=[Counter.scope, Counter.key, Counter.window],
+            update={Counter.count: Counter.count + 1},
+            where=Counter.count < Case(EXCLUDED.scope, limits, Counter.count + 1),
+        )
+        .returning(Counter.scope, Counter.key)
+        .tuples()
+    )
+
+
+_SPEND_ALL: dict[tuple, Compiled] = {}
+
+
+def spend_all(spends: list[Spend], now: float, zone: ZoneInfo) -> tuple[Spend, int] | None:
+    """Spends every budget in one statement (inside the caller's transaction). Returns None
+    if all fit, else the first that did not and the seconds until its window ends; the
+    caller then rolls back what the others counted. A scope is limited at most once."""
+    windows = [spend.budget.window(now, zone) for spend in spends]
+    for spend, (_, end) in zip(spends, windows, strict=True):
+        if spend.limit is not None and spend.limit <= 0:
+            return spend, max(1, math.ceil(end - now))
+    shape = tuple((spend.budget.scope, spend.limit is not None) for spend in spends)
+    statement = _SPEND_ALL.get(shape)
+    if statement is None:
+        sentinels = []
+        for i, (_, limited) in enumerate(shape):
+            base = -2_000_000 - 10 * i
+            sentinels += [f"\x00key{i}", base - 1, base - 2] + ([base - 3] if limited else [])
+        statement = _SPEND_ALL[shape] = Compiled(
+            functools.partial(_spending_all, shape), *sentinels
+        )
+    values = []
+    for spend, (start, end) in zip(spends, windows, strict=True):
+        values += [spend.key, start, end] + ([spend.limit] if spend.limit is not None else [])
+    counted = set(statement.execute(*values).fetchall())
+    for spend, (_, end) in zip(spends, windows, strict=True):
+        if (spend.budget.scope, spend.key) not in counted:
+            return spend, max(1, math.ceil(end - now))
+    return None
 
 
 def count(budget: Budget, key: str, now: float, zone: ZoneInfo, times: int = 1) -> None:

@@ -89,21 +89,17 @@ class Guard:
             return self.refuse(phone, f"conversion-{tripped}", BUCKET_S, now)
         return Screening()
 
-    def spend_range(self, phone: Phone, now: float) -> Screening | None:
-        """Inside the reservation: the range's hourly and daily caps."""
-        key = phone.prefix(self.settings.prefix_digits)
-        for budget, name in (
-            (limits.PREFIX_HOUR, "prefix_hourly_limit"),
-            (limits.PREFIX_DAY, "prefix_daily_limit"),
-        ):
-            retry_after = limits.spend(budget, key, self.thresholds.get(name), now, self.zone)
-            if retry_after is not None:
-                return Screening(refusal=budget.scope, retry_after=retry_after)
-        return None
-
-    def issued(self, phone: Phone, now: float) -> None:
-        for key in self.scopes(phone):
-            limits.count(ISSUED, key, now, self.zone)
+    def spends(self, phone: Phone, allowed: bool) -> list[limits.Spend]:
+        """Inside the reservation: the range's hourly and daily caps (unless an operator
+        allows the phone), and the issued counts of the conversion breaker."""
+        spends = []
+        if not allowed:
+            key = phone.prefix(self.settings.prefix_digits)
+            spends += [
+                limits.Spend(limits.PREFIX_HOUR, key, self.thresholds.get("prefix_hourly_limit")),
+                limits.Spend(limits.PREFIX_DAY, key, self.thresholds.get("prefix_daily_limit")),
+            ]
+        return spends + [limits.Spend(ISSUED, key, None) for key in self.scopes(phone)]
 
     def used(self, phone: Phone, now: float) -> None:
         for key in self.scopes(phone):

@@ -91,6 +91,32 @@ _RESEND_AT = Compiled(
 )
 
 
+_RECORD_SMS = Compiled(
+    lambda message_id, key, masked, now, backend: SmsMessage.insert(
+        id=message_id,
+        phone_key=key,
+        phone_masked=masked,
+        created_at=now,
+        backend=backend,
+        status="pending",
+    ),
+    "\x00message",
+    "\x00key",
+    "\x00masked",
+    -1.5,
+    "\x00backend",
+)
+_SENT = Compiled(
+    lambda status, reference, detail, message_id: SmsMessage.update(
+        status=status, provider_ref=reference, detail=detail
+    ).where(SmsMessage.id == message_id),
+    "\x00status",
+    "\x00reference",
+    "\x00detail",
+    "\x00message",
+)
+
+
 class CodeIssuer:
     def __init__(
         self,
@@ -180,31 +206,21 @@ class CodeIssuer:
     ) -> None:
         """Stores the code and spends every budget, or changes nothing and raises _Refused."""
         threshold = self.thresholds.get
+        spends = [
+            limits.Spend(limits.PHONE_HOUR, key, threshold("phone_hourly_limit")),
+            limits.Spend(limits.PHONE_DAY, key, threshold("phone_daily_limit")),
+            *self.guard.spends(phone, allowed),
+            limits.Spend(limits.SMS_DAY, limits.SYSTEM, threshold("sms_daily_limit")),
+        ]
         with write_transaction():
             self._claim_or_refuse(phone, key, code, message_id, now)
-            for budget, budget_key, limit in (
-                (limits.PHONE_HOUR, key, threshold("phone_hourly_limit")),
-                (limits.PHONE_DAY, key, threshold("phone_daily_limit")),
-            ):
-                retry_after = limits.spend(budget, budget_key, limit, now, self.zone)
-                if retry_after is not None:
-                    raise _Refused(Outcome("201", retry_after), budget.scope)
-            if not allowed:
-                spent = self.guard.spend_range(phone, now)
-                if spent:
-                    raise _Refused(Outcome("201", spent.retry_after), spent.refusal)
-            limit = threshold("sms_daily_limit")
-            if limits.spend(limits.SMS_DAY, limits.SYSTEM, limit, now, self.zone) is not None:
-                raise _Refused(Outcome("205"), limits.SMS_DAY.scope)
-            self.guard.issued(phone, now)
-            SmsMessage.insert(
-                id=message_id,
-                phone_key=key,
-                phone_masked=phone.masked,
-                created_at=now,
-                backend=self.sender.name,
-                status="pending",
-            ).execute()
+            refused = limits.spend_all(spends, now, self.zone)
+            if refused is not None:
+                spend, retry_after = refused
+                if spend.budget is limits.SMS_DAY:
+                    raise _Refused(Outcome("205"), spend.budget.scope)
+                raise _Refused(Outcome("201", retry_after), spend.budget.scope)
+            _RECORD_SMS.execute(message_id, key, phone.masked, now, self.sender.name)
 
     def _resend_wait(self, key: str, now: float) -> int | None:
         """Seconds until the phone may have a new code, or None if it may now."""
@@ -260,11 +276,7 @@ class CodeIssuer:
         """Stores the gateway's verdict. The SMS is out (or not) whatever happens here, so a
         database failure is logged, not turned into an error for the caller."""
         try:
-            SmsMessage.update(
-                status=result.delivery.value,
-                provider_ref=result.provider_ref,
-                detail=result.detail,
-            ).where(SmsMessage.id == message_id).execute()
+            _SENT.execute(result.delivery.value, result.provider_ref, result.detail, message_id)
             if result.delivery in (Delivery.REFUSED, Delivery.FAILED):
                 # The code cannot arrive: void it and let the phone ask again at once.
                 Verification.update(code_digest=None, resend_at=self.clock()).where(
