@@ -272,3 +272,17 @@ def test_h2c_upgrade_offers_keep_the_body(serve):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 200")
     assert b'"retCode": "200"' in answer
+
+
+def test_the_gateway_is_reached_through_the_egress_proxy_the_environment_names(
+    client_for, gateway, monkeypatch
+):
+    # The imitation stands in for the proxy: a proxied request names the gateway's host.
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", gateway.url.removesuffix("/sms"))
+    client = client_for(sms_backend="webhook", sms_webhook_url="http://sms.gateway.example/hook")
+
+    assert body_of(generate(client, PHONE))["retCode"] == "200"
+    [request] = gateway.requests
+    assert request["headers"]["host"] == "sms.gateway.example"
