@@ -66,31 +66,12 @@ def create_app(
         logs.configure(settings.log_level)
     services = build_services(settings, prepare_storage(settings), clock)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app):
-        # What start-up built (the spec, its validators, modules) lives as long as the process:
-        # kept out of the collector's full passes, which otherwise scan it all and pause
-        # every request of the worker for tens of milliseconds, a few times a minute under load.
-        gc.collect()
-        gc.freeze()
-        tasks = [
-            asyncio.create_task(services.runner.retry_forever(settings.job_retry_s)),
-            asyncio.create_task(services.tally.flush_forever(TALLY_FLUSH_S)),
-            asyncio.create_task(checkpoint_forever(CHECKPOINT_S)),
-        ]
-        yield
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        services.tally.flush()
-        await services.aclose()
-
     outer = [functools.partial(RequestLog, operations=operation_paths())]
     if settings.cors_origins:
         outer.append(allowed_origins(settings.cors_origins))
     app = connexion.AsyncApp(
         __name__,
-        lifespan=lifespan,
+        lifespan=lifespan(services),
         swagger_ui_options=docs.SWAGGER_UI,
         middlewares=framework.middlewares(
             validate_responses=validate_responses, outer=outer, unrouted=[BodyLimitMiddleware]
@@ -106,6 +87,33 @@ def create_app(
     problems.register(app)
     docs.publish(app, SPEC)
     return app
+
+
+def lifespan(services: Services):
+    """What a process does besides answering requests, from start to stop: retrying jobs,
+    writing refusal counts, checkpointing SQLite; and, at the stop, the last counts and the
+    gateways' connections."""
+
+    @contextlib.asynccontextmanager
+    async def running(_app):
+        # What start-up built (the spec, its validators, modules) lives as long as the process:
+        # kept out of the collector's full passes, which otherwise scan it all and pause
+        # every request of the worker for tens of milliseconds, a few times a minute under load.
+        gc.collect()
+        gc.freeze()
+        tasks = [
+            asyncio.create_task(services.runner.retry_forever(services.settings.job_retry_s)),
+            asyncio.create_task(services.tally.flush_forever(TALLY_FLUSH_S)),
+            asyncio.create_task(checkpoint_forever(CHECKPOINT_S)),
+        ]
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        services.tally.flush()
+        await services.aclose()
+
+    return running
 
 
 def operation_paths() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The framework users would pick instead: generateverifycode mounted in FastAPI, with its own
 (pydantic) validation in place of the spec's and everything else the same as in applytry: the
 request-log middleware (request id, access log, metrics), the API-key check, the client address
-behind trusted proxies, the domain and the reply. Configured like applytry, from the
+behind trusted proxies, the domain, the reply and the background work of a process (refusal
+counts, SQLite checkpoints, job retries). Configured like applytry, from the
 environment; run with ``uvicorn --factory bench.baselines.fastapi_mount:create_app``."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from applytry.app import operation_paths
+from applytry.app import lifespan, operation_paths
 from applytry.config import Settings
 from applytry.errors import InvalidInput
 from applytry.handlers import incoming
@@ -29,7 +30,7 @@ class GenerateVerifyCodeRequest(BaseModel):
 def create_app() -> FastAPI:
     settings = Settings.from_env()
     services = build_services(settings, prepare_storage(settings))
-    app = FastAPI()
+    app = FastAPI(lifespan=lifespan(services))
     app.add_middleware(RequestLog, operations=operation_paths())
 
     @app.post("/apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode")
