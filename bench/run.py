@@ -46,11 +46,14 @@ LOOSE = {
     "conversion_country_volume": 100_000_000,
     "log_level": "WARNING",
 }
+# What a browser on the website sends: the API's JSON and its language preferences.
+LANGUAGE = "zh-CN,zh;q=0.9,en;q=0.8"
 FIXED = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept-Language"] = "LANGUAGE"
 wrk.body = '{"phone": "%s"}'
-"""
+""".replace("LANGUAGE", LANGUAGE)
 # A new phone for every request: each wrk thread counts in its own block of numbers.
 UNIQUE = """
 local threads = 0
@@ -64,10 +67,11 @@ end
 request = function()
   counter = counter + 1
   local phone = string.format("139%08d", (block * 10000000 + counter) % 100000000)
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json",
+                                  ["Accept-Language"] = "LANGUAGE"},
                     '{"phone": "' .. phone .. '"}')
 end
-"""
+""".replace("LANGUAGE", LANGUAGE)
 
 
 @dataclasses.dataclass(frozen=True)

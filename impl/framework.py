@@ -40,8 +40,10 @@ from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIConfig
-from connexion.utils import inspect_function_arguments, is_json_mimetype, is_nullable
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
+from connexion.utils import inspect_function_arguments, is_json_mimetype, is_null, is_nullable
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
+from connexion.validators.parameter import draft4_format_checker
+from jsonschema import Draft4Validator, ValidationError
 
 
 class ValidatedOnce(RequestValidationOperation):
@@ -132,11 +134,35 @@ class JSONBodyValidator(JSONRequestBodyValidator):
         return JSONRequestBodyValidator._validator.fget(self)
 
 
+class ParameterValidatorOnce(ParameterValidator):
+    """connexion's parameter validator, with one JSON-schema validator per parameter instead
+    of a deep copy of the parameter and a new validator for every value (a browser sends
+    Accept-Language with every request)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._validators: dict[int, tuple[dict, Draft4Validator]] = {}
+
+    def validate_parameter(self, parameter_type, value, param, param_name=None):
+        if value is None or (is_nullable(param) and is_null(value)):
+            return ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
+        entry = self._validators.get(id(param))
+        if entry is None or entry[0] is not param:
+            schema = param.get("schema", param)
+            entry = (param, Draft4Validator(schema, format_checker=draft4_format_checker))
+            self._validators[id(param)] = entry
+        try:
+            entry[1].validate(value)
+        except ValidationError as exception:
+            return str(exception)
+        return None
+
+
 def validator_map() -> dict:
-    """connexion's validators, with the JSON body validator built once."""
+    """connexion's validators, with the JSON-schema validators built once."""
     bodies = MediaTypeDict(VALIDATOR_MAP["body"])
     bodies["*/*json"] = JSONBodyValidator
-    return {"body": bodies}
+    return {"body": bodies, "parameter": ParameterValidatorOnce}
 
 
 class _DecoratedOnce(StarletteDecorator):
