@@ -271,6 +271,9 @@ def run(args) -> list[Result]:
                 if scenario.connections <= 64:
                     args.reset_database(workdir)
                     more = {f"APPLYTRY_{k.upper()}": str(v) for k, v in overrides.items()}
+                    # Metrics shared by the workers through files, as `applytry serve` has them.
+                    metrics = Path(tempfile.mkdtemp(dir=workdir, prefix="metrics-"))
+                    more["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
                     mount = Uvicorn(
                         "bench.baselines.fastapi_mount:create_app",
                         workdir,

@@ -36,7 +36,7 @@ from connexion.middleware.request_validation import (
 )
 from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
-from connexion.middleware.security import SecurityMiddleware
+from connexion.middleware.security import SecurityAPI, SecurityMiddleware, SecurityOperation
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIConfig
@@ -125,13 +125,23 @@ class RequestValidation(RequestValidationMiddleware):
     api_cls = _ValidatedOnceAPI
 
 
+# Where the JSON body validator leaves the body it parsed and validated, for the handler.
+PARSED_BODY = "applytry.parsed_body"
+
+
 class JSONBodyValidator(JSONRequestBodyValidator):
     """connexion's JSON body validator, holding one JSON-schema validator instead of building
-    one on every request (the ``_validator`` property)."""
+    one on every request (the ``_validator`` property), and keeping the body it parsed in the
+    request's scope so that the handler is given that very body instead of parsing it again."""
 
     @functools.cached_property
     def _validator(self):
         return JSONRequestBodyValidator._validator.fget(self)
+
+    async def _parse(self, stream, scope):
+        body = await super()._parse(stream, scope)
+        scope.setdefault("extensions", {})[PARSED_BODY] = body
+        return body
 
 
 class ParameterValidatorOnce(ParameterValidator):
@@ -218,7 +228,8 @@ def _with_json_body(function, body_name: str, operation):
     default = operation.body_schema(operation.consumes[0]).get("default", {})
 
     async def handler(request: ConnexionRequest):
-        body = await request.get_body()
+        extensions = request.scope.get("extensions") or {}
+        body = extensions[PARSED_BODY] if PARSED_BODY in extensions else await request.get_body()
         if body is None:  # as connexion: the schema's default body in place of a missing one
             body = copy.deepcopy(default)
         return await function(**{body_name: body})
@@ -281,6 +292,27 @@ class DocumentationPage(SwaggerUIMiddleware):
             await self.app(scope, receive, send)
 
 
+class _CheckedOnceAPI(SecurityAPI):
+    def make_operation(self, operation):
+        security = getattr(operation, "security", None) or []
+        if {} in security:
+            # An empty requirement is met by every request: connexion would still build a
+            # request object and try each scheme in turn to reach the same verdict.
+            return SecurityOperation(
+                self.next_app,
+                security_handler_factory=self.security_handler_factory,
+                security=[],
+                security_schemes=operation.security_schemes,
+            )
+        return super().make_operation(operation)
+
+
+class Security(SecurityMiddleware):
+    """connexion's security checks, skipped where the spec accepts a request with none."""
+
+    api_cls = _CheckedOnceAPI
+
+
 def middlewares(*, validate_responses: bool, outer: Sequence = (), unrouted: Sequence = ()) -> list:
     """The middleware stack, outermost first. ``outer`` comes inside the server-error handler
     and outside the exception handler, so it sees every reply, problems included;
@@ -292,7 +324,7 @@ def middlewares(*, validate_responses: bool, outer: Sequence = (), unrouted: Seq
         DocumentationPage,
         *unrouted,
         RoutingMiddleware,
-        SecurityMiddleware,
+        Security,
         RequestValidation,
     ]
     if validate_responses:
