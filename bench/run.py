@@ -321,7 +321,38 @@ def markdown(results: list[Result]) -> str:
             ratio,
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *targets(results)])
+
+
+def targets(results: list[Result]) -> list[str]:
+    """The fast path's targets, each with what this run measured (scenarios not run are left
+    out)."""
+    mine = {r.scenario: r for r in results if r.target == "applytry"}
+    fastapi = {r.scenario: r for r in results if r.target == "fastapi mount"}
+    ceiling = next(r for r in results if r.target == "starlette constant")
+    one, new, bad, one64, new64, gateway = (mine.get(s.name) for s in SCENARIOS)
+    checks: list[tuple[bool, str, str]] = []  # (met, target, measured)
+    if one:
+        share = one.requests_per_s / ceiling.requests_per_s
+        checks.append((share >= 0.20, "201 path ≥ 20% of the ceiling", f"{share:.1%}"))
+        if one.scenario in fastapi:
+            ratio = one.requests_per_s / fastapi[one.scenario].requests_per_s
+            checks.append((ratio >= 1.0, "201 path ≥ 1.0x FastAPI", f"{ratio:.2f}x"))
+        if bad:
+            ratio = bad.requests_per_s / one.requests_per_s
+            checks.append((ratio >= 1.0, "400 path ≥ 201 path", f"{ratio:.2f}x"))
+    if new and gateway:
+        share = gateway.requests_per_s / new.requests_per_s
+        checks.append(
+            (share >= 0.70, "200 ms gateway ≥ 70% of the outbox 200 path", f"{share:.0%}")
+        )
+    for result in (one64, new64):
+        if result:
+            name = f"{result.scenario}: p99 < 50 ms"
+            checks.append((result.p99_ms < 50, name, f"{result.p99_ms:.1f} ms"))
+    errors = sum(r.errors for r in results if r.target == "applytry")
+    checks.append((errors == 0, "no error under load", str(errors)))
+    return [f"- {'met' if met else 'NOT met'}: {name}: {value}" for met, name, value in checks]
 
 
 def main() -> None:
