@@ -41,37 +41,32 @@ class QueuedSqliteDatabase(peewee.SqliteDatabase):
         self._lock_path = None if path == ":memory:" else f"{path}.lock"
         self._queue = threading.local()
 
-    @contextlib.contextmanager
-    def _queued(self):
+    def _enter(self) -> None:
         queue = self._queue
-        if self._lock_path is None:
-            yield
-            return
         if getattr(queue, "pid", None) != os.getpid():
-            queue.pid, queue.depth = os.getpid(), 0
+            queue.pid, queue.depth, queue.held = os.getpid(), 0, False
             queue.fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         if queue.depth == 0:
             fcntl.flock(queue.fd, fcntl.LOCK_EX)
         queue.depth += 1
-        try:
-            yield
-        finally:
-            queue.depth -= 1
-            if queue.depth == 0:
-                fcntl.flock(queue.fd, fcntl.LOCK_UN)
+
+    def _leave(self) -> None:
+        queue = self._queue
+        queue.depth -= 1
+        if queue.depth == 0:
+            fcntl.flock(queue.fd, fcntl.LOCK_UN)
 
     def begin(self, lock_type=None):
-        if lock_type != "IMMEDIATE":
+        if lock_type != "IMMEDIATE" or self._lock_path is None:
             super().begin(lock_type)
             return
-        hold = self._queued()
-        hold.__enter__()
+        self._enter()
         try:
             super().begin(lock_type)
         except BaseException:
-            hold.__exit__(None, None, None)
+            self._leave()
             raise
-        self._queue.held = hold
+        self._queue.held = True  # until the transaction ends
 
     def commit(self):
         try:
@@ -86,17 +81,19 @@ class QueuedSqliteDatabase(peewee.SqliteDatabase):
             self._release()
 
     def _release(self) -> None:
-        hold = getattr(self._queue, "held", None)
-        if hold is not None:
-            self._queue.held = None
-            hold.__exit__(None, None, None)
+        if getattr(self._queue, "held", False):
+            self._queue.held = False
+            self._leave()
 
     def execute_sql(self, sql, params=None):
+        if self._lock_path is None or not sql.startswith(_WRITES) or self.in_transaction():
+            return super().execute_sql(sql, params)
         # A write outside a transaction is its own transaction: it queues like one.
-        if sql.startswith(_WRITES) and not self.in_transaction():
-            with self._queued():
-                return super().execute_sql(sql, params)
-        return super().execute_sql(sql, params)
+        self._enter()
+        try:
+            return super().execute_sql(sql, params)
+        finally:
+            self._leave()
 
 
 def open_database(url: str, lock_timeout_s: float = 5.0) -> peewee.Database:

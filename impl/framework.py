@@ -52,14 +52,17 @@ class ValidatedOnce(RequestValidationOperation):
     def __init__(self, next_app, **kwargs):
         super().__init__(next_app, **kwargs)
         operation = self._operation
-        uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
+        self._uri_parser = operation.uri_parser_class(
+            operation.parameters, operation.body_definition()
+        )
         self._parameters = self._validator_map["parameter"](
             operation.parameters,
-            uri_parser=uri_parser,
+            uri_parser=self._uri_parser,
             strict_validation=self.strict_validation,
             security_query_params=self.security_query_params,
         )
         self._accepted = MediaTypeDict([(c.lower(), None) for c in operation.consumes])
+        # Keyed by what the client sent, so bounded: past the bound, work it out each time.
         self._accepts: dict[str, bool] = {}
         self._bodies: dict[tuple[str, str], object | None] = {}
 
@@ -67,19 +70,17 @@ class ValidatedOnce(RequestValidationOperation):
         if not self._operation.consumes:
             return
         key = mime_type.lower()
-        accepted = self._accepts.get(key)
-        if accepted is None:
-            accepted = self._accepts.setdefault(key, key in self._accepted)
-        if not accepted:
+        if not _remembered(self._accepts, key, lambda: key in self._accepted):
             raise UnsupportedMediaTypeProblem(
                 detail=f"Invalid Content-type ({mime_type}), expected {self._operation.consumes}"
             )
 
     def _body_validator(self, mime_type: str, encoding: str):
-        key = (mime_type, encoding)
-        if key not in self._bodies:
-            self._bodies[key] = self._build_body_validator(mime_type, encoding)
-        return self._bodies[key]
+        return _remembered(
+            self._bodies,
+            (mime_type, encoding),
+            lambda: self._build_body_validator(mime_type, encoding),
+        )
 
     def _build_body_validator(self, mime_type: str, encoding: str):
         operation = self._operation
@@ -96,9 +97,7 @@ class ValidatedOnce(RequestValidationOperation):
             nullable=is_nullable(operation.body_definition(mime_type)),
             encoding=encoding,
             strict_validation=self.strict_validation,
-            uri_parser=operation.uri_parser_class(
-                operation.parameters, operation.body_definition()
-            ),
+            uri_parser=self._uri_parser,
         )
 
     async def __call__(self, scope, receive, send):
@@ -109,6 +108,18 @@ class ValidatedOnce(RequestValidationOperation):
         if validator is not None:
             receive, scope = await validator.wrap_receive(receive, scope=scope)
         await self.next_app(scope, receive, send)
+
+
+_REMEMBERED = 16  # media types and charsets worth remembering per operation
+
+
+def _remembered(cache: dict, key, make):
+    if key in cache:
+        return cache[key]
+    value = make()
+    if len(cache) < _REMEMBERED:
+        cache[key] = value
+    return value
 
 
 class _ValidatedOnceAPI(RequestValidationAPI):

@@ -66,24 +66,6 @@ def admit_client(client_key: str, limit: int, now: float, zone: ZoneInfo) -> Non
         raise RateLimited(retry_after)
 
 
-# Sentinels for the compiled statements: values no real argument ever takes.
-_SCOPE, _KEY, _WINDOW, _ENDS = "\x00scope", "\x00key", -1_000_001, -1_000_002
-_LIMIT, _TIMES = -1_000_003, -1_000_004
-
-
-def _spending(scope, key, window, ends, limit):
-    query = Counter.insert(scope=scope, key=key, window=window, ends=ends, count=1)
-    return (
-        query.on_conflict(
-            conflict_target=[Counter.scope, Counter.key, Counter.window],
-            update={Counter.count: Counter.count + 1},
-            where=Counter.count < limit,
-        )
-        .returning(Counter.count)
-        .tuples()
-    )
-
-
 def _adding(scope, key, window, ends, times):
     query = Counter.insert(scope=scope, key=key, window=window, ends=ends, count=times)
     return query.on_conflict(
@@ -92,19 +74,8 @@ def _adding(scope, key, window, ends, times):
     )
 
 
-_SPEND = Compiled(_spending, _SCOPE, _KEY, _WINDOW, _ENDS, _LIMIT)
-_ADD = Compiled(_adding, _SCOPE, _KEY, _WINDOW, _ENDS, _TIMES)
-
-
-def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> int | None:
-    """Counts one use. Returns None if it fit, else the seconds until the window ends (and
-    nothing is counted)."""
-    start, end = budget.window(now, zone)
-    retry_after = max(1, math.ceil(end - now))
-    if limit <= 0:
-        return retry_after
-    counted = _SPEND.execute(budget.scope, key, start, end, limit).fetchall()
-    return None if counted else retry_after
+# Sentinels of the compiled statement: values no real argument ever takes.
+_ADD = Compiled(_adding, "\x00scope", "\x00key", -1_000_001, -1_000_002, -1_000_004)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +137,13 @@ def spend_all(spends: list[Spend], now: float, zone: ZoneInfo) -> tuple[Spend, i
         if (spend.budget.scope, spend.key) not in counted:
             return spend, max(1, math.ceil(end - now))
     return None
+
+
+def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> int | None:
+    """Counts one use. Returns None if it fit, else the seconds until the window ends (and
+    nothing is counted)."""
+    refused = spend_all([Spend(budget, key, limit)], now, zone)
+    return None if refused is None else refused[1]
 
 
 def count(budget: Budget, key: str, now: float, zone: ZoneInfo, times: int = 1) -> None:

@@ -67,6 +67,11 @@ def requests(operation: str, status: int):
 
 
 @functools.lru_cache(maxsize=64)
+def refusals(reason: str):
+    return REFUSALS.labels(reason)
+
+
+@functools.lru_cache(maxsize=64)
 def latency(operation: str):
     return LATENCY.labels(operation)
 

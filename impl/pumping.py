@@ -99,7 +99,7 @@ class Guard:
                 limits.Spend(limits.PREFIX_HOUR, key, self.thresholds.get("prefix_hourly_limit")),
                 limits.Spend(limits.PREFIX_DAY, key, self.thresholds.get("prefix_daily_limit")),
             ]
-        return spends + [limits.Spend(ISSUED, key, None) for key in self.scopes(phone)]
+        return spends + [limits.Spend(ISSUED, scope, None) for scope in self.scopes(phone)]
 
     def used(self, phone: Phone, now: float) -> None:
         for key in self.scopes(phone):
@@ -107,7 +107,7 @@ class Guard:
 
     def refuse(self, phone: Phone, reason: str, retry_after: int, now: float) -> Screening:
         self.tally.count(limits.REFUSED_DAY, reason, now)
-        metrics.REFUSALS.labels(reason).inc()
+        metrics.refusals(reason).inc()
         log.info("code refused: %s", reason, extra={"phone": phone.masked, "reason": reason})
         return Screening(refusal=reason, retry_after=retry_after)
 

@@ -92,19 +92,20 @@ _RESEND_AT = Compiled(
 
 
 _RECORD_SMS = Compiled(
-    lambda message_id, key, masked, now, backend: SmsMessage.insert(
+    lambda message_id, key, masked, now, backend, status: SmsMessage.insert(
         id=message_id,
         phone_key=key,
         phone_masked=masked,
         created_at=now,
         backend=backend,
-        status="pending",
+        status=status,
     ),
     "\x00message",
     "\x00key",
     "\x00masked",
     -1.5,
     "\x00backend",
+    "\x00status",
 )
 _SENT = Compiled(
     lambda status, reference, detail, message_id: SmsMessage.update(
@@ -220,7 +221,7 @@ class CodeIssuer:
                 if spend.budget is limits.SMS_DAY:
                     raise _Refused(Outcome("205"), spend.budget.scope)
                 raise _Refused(Outcome("201", retry_after), spend.budget.scope)
-            _RECORD_SMS.execute(message_id, key, phone.masked, now, self.sender.name)
+            _RECORD_SMS.execute(message_id, key, phone.masked, now, self.sender.name, "pending")
 
     def _resend_wait(self, key: str, now: float) -> int | None:
         """Seconds until the phone may have a new code, or None if it may now."""
@@ -243,14 +244,9 @@ class CodeIssuer:
         try:
             with write_transaction():
                 self._claim_or_refuse(phone, key, self.test_codes[phone.e164], message_id, now)
-                SmsMessage.insert(
-                    id=message_id,
-                    phone_key=key,
-                    phone_masked=phone.masked,
-                    created_at=now,
-                    backend="test",
-                    status=Delivery.ACCEPTED.value,
-                ).execute()
+                _RECORD_SMS.execute(
+                    message_id, key, phone.masked, now, "test", Delivery.ACCEPTED.value
+                )
         except _Refused as refused:
             return refused.outcome
         log.info("test number: code stored, no sms", extra={"phone": phone.masked})

@@ -7,7 +7,7 @@ import pytest
 
 from applytry.clients import client_address, parse_networks
 from applytry.config import ConfigError, Settings
-from conftest import GENERATE
+from conftest import generate
 
 PROXIES = parse_networks(["10.0.0.0/8", "::1"])
 
@@ -35,11 +35,7 @@ def test_the_client_is_the_first_address_no_trusted_proxy_vouches_past(
 def test_a_forged_header_does_not_evade_the_per_client_limit(client_for):
     client = client_for(ip_per_minute=3)
     replies = [
-        client.post(
-            GENERATE,
-            json={"phone": f"1380013800{n}"},
-            headers={"X-Forwarded-For": f"198.51.100.{n}"},
-        )
+        generate(client, f"1380013800{n}", **{"X-Forwarded-For": f"198.51.100.{n}"})
         for n in range(5)
     ]
     assert [reply.status_code for reply in replies] == [200, 200, 200, 429, 429]
@@ -50,11 +46,7 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_limit(serve):
     base = serve(ip_per_minute=1, trusted_proxies="127.0.0.1")
     with httpx.Client(base_url=base) as http:
         replies = [
-            http.post(
-                GENERATE,
-                json={"phone": f"1380013800{n}"},
-                headers={"X-Forwarded-For": f"198.51.100.{n % 2}"},
-            )
+            generate(http, f"1380013800{n}", **{"X-Forwarded-For": f"198.51.100.{n % 2}"})
             for n in range(4)
         ]
     assert [reply.status_code for reply in replies] == [200, 200, 429, 429]
