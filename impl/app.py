@@ -58,9 +58,12 @@ def create_app(
     clock: Callable[[], float] = time.time,
     configure_logging: bool = True,
     validate_responses: bool = False,
+    tuned: bool = True,
 ) -> connexion.AsyncApp:
     """The app for ``settings`` (default: the environment). ``validate_responses`` checks
-    every reply against the spec, at a cost per request: on in tests, off in production."""
+    every reply against the spec, at a cost per request: on in tests, off in production.
+    ``tuned=False`` builds the same app on stock connexion, without :mod:`applytry.framework`'s
+    per-operation caches: the oracle of the differential tests, never served."""
     settings = settings or Settings.from_env()
     if configure_logging:
         logs.configure(settings.log_level)
@@ -74,15 +77,19 @@ def create_app(
         lifespan=lifespan(services),
         swagger_ui_options=docs.SWAGGER_UI,
         middlewares=framework.middlewares(
-            validate_responses=validate_responses, outer=outer, unrouted=[BodyLimitMiddleware]
+            validate_responses=validate_responses,
+            outer=outer,
+            unrouted=[BodyLimitMiddleware],
+            tuned=tuned,
         ),
     )
-    framework.handle_once(app)
+    if tuned:
+        framework.handle_once(app)
     app.add_api(
         SPEC,
         resolver=BoundResolver(services),
         validate_responses=validate_responses,
-        validator_map=framework.validator_map(),
+        validator_map=framework.validator_map() if tuned else None,
     )
     problems.register(app)
     docs.publish(app, SPEC)

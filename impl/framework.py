@@ -324,19 +324,27 @@ class Security(SecurityMiddleware):
     api_cls = _CheckedOnceAPI
 
 
-def middlewares(*, validate_responses: bool, outer: Sequence = (), unrouted: Sequence = ()) -> list:
+def middlewares(
+    *,
+    validate_responses: bool,
+    outer: Sequence = (),
+    unrouted: Sequence = (),
+    tuned: bool = True,
+) -> list:
     """The middleware stack, outermost first. ``outer`` comes inside the server-error handler
     and outside the exception handler, so it sees every reply, problems included;
-    ``unrouted`` comes just before routing, where what it raises becomes a problem."""
+    ``unrouted`` comes just before routing, where what it raises becomes a problem.
+    ``tuned=False`` gives connexion's own classes in the same places: the oracle that the
+    differential tests hold this module to."""
     stack = [
         ServerErrorMiddleware,
         *outer,
         ExceptionMiddleware,
-        DocumentationPage,
+        DocumentationPage if tuned else SwaggerUIMiddleware,
         *unrouted,
         RoutingMiddleware,
-        Security,
-        RequestValidation,
+        Security if tuned else SecurityMiddleware,
+        RequestValidation if tuned else RequestValidationMiddleware,
     ]
     if validate_responses:
         stack.append(ResponseValidationMiddleware)

@@ -6,7 +6,7 @@ environment, so what is tested is what runs.
 
 from __future__ import annotations
 
-import contextlib
+import http.client
 import os
 import socket
 import subprocess
@@ -14,6 +14,9 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+
+HEALTHZ = "/apiaccess/rest/ipccprovision/v1/healthz"
 
 
 def unused_port() -> int:
@@ -54,12 +57,23 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the service exited:\n{self.log()}")
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            if self._healthy():
                 return self
             time.sleep(0.1)
         self.stop()
         raise TimeoutError(f"the service did not listen within {timeout_s} s:\n{self.log()}")
+
+    def _healthy(self) -> bool:
+        """Ready once a worker answers ``/healthz``: a bare TCP accept only says that the
+        supervisor bound the socket, not that the app behind it has started."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            connection.request("GET", HEALTHZ)
+            return connection.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            connection.close()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
