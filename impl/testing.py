@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-
 HEALTHZ = "/apiaccess/rest/ipccprovision/v1/healthz"
 
 
