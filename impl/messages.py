@@ -102,10 +102,11 @@ PROBLEM_TITLES = {
         "请求的内容未找到:请检查请求的路径",
     ),
     405: ("The method is not allowed for the requested path.", "请求的路径不支持该方法"),
+    408: ("The request did not arrive in time.", "请求未在规定时间内到达"),
     413: ("The request body is too large.", "请求体过大"),
     415: (
-        "Unsupported media type. Send application/json.",
-        "不支持的媒体类型,请使用 application/json",
+        "Unsupported media type. Send the body in the media type the operation documents.",
+        "不支持的媒体类型,请按接口文档的媒体类型发送请求体",
     ),
     429: ("Too many requests. Try again later.", "请求过于频繁,请稍后再试"),
     500: (
