@@ -19,9 +19,9 @@ from pathlib import Path
 import connexion
 import yaml
 from connexion.resolver import Resolver
-from starlette.middleware.cors import CORSMiddleware
+from connexion.security import ApiKeySecurityHandler
 
-from applytry import docs, framework, logs, problems
+from applytry import cors, docs, framework, logs, problems
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
 from applytry.db.database import checkpoint_forever
@@ -71,11 +71,12 @@ def create_app(
 
     outer = [functools.partial(RequestLog, operations=operation_paths())]
     if settings.cors_origins:
-        outer.append(allowed_origins(settings.cors_origins))
+        outer.append(cors.allowed_origins(settings.cors_origins))
     app = connexion.AsyncApp(
         __name__,
         lifespan=lifespan(services),
         swagger_ui_options=docs.SWAGGER_UI,
+        security_map={"apiKey": KeysDecide},
         middlewares=framework.middlewares(
             validate_responses=validate_responses,
             outer=outer,
@@ -94,6 +95,16 @@ def create_app(
     problems.register(app)
     docs.publish(app, SPEC)
     return app
+
+
+class KeysDecide(ApiKeySecurityHandler):
+    """connexion's check of the spec's ``appKey`` requirement, which lets every request
+    through: whether keys are required at all (only once one exists), and 401 against 403,
+    is decided by :meth:`applytry.keys.Keys.authorize` in the handler, from keys every
+    instance refreshes. connexion would answer 401 to a missing key, keys or not."""
+
+    def _get_verify_func(self, api_key_info_func, loc, name, required_scopes):
+        return lambda _request: {"sub": "api-key"}
 
 
 def lifespan(services: Services):
@@ -132,17 +143,3 @@ def operation_paths() -> dict[str, str]:
         for path, item in document["paths"].items()
         for operation in item.values()
     }
-
-
-def allowed_origins(origins: tuple[str, ...]) -> Callable:
-    """CORS for the website's origins. Outside the exception middleware, so problems carry
-    the headers too and a browser can read why a call failed; ``Retry-After`` is exposed
-    because the website waits on it. No credentials: the API uses none."""
-    return functools.partial(
-        CORSMiddleware,
-        allow_origins=list(origins),
-        allow_methods=["GET", "POST"],
-        allow_headers=["Content-Type", "Accept-Language", "X-APP-Key", "X-Request-ID"],
-        expose_headers=["Retry-After", "X-Request-ID"],
-        max_age=600,
-    )

@@ -24,7 +24,6 @@ from connexion.context import scope as current_scope
 from connexion.datastructures import MediaTypeDict
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import pythonic, sanitized, unwrap_decorators
-from connexion.exceptions import UnsupportedMediaTypeProblem
 from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
@@ -44,10 +43,19 @@ from connexion.utils import inspect_function_arguments, is_json_mimetype, is_nul
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from connexion.validators.parameter import draft4_format_checker
 from jsonschema import Draft4Validator, ValidationError
+from starlette.routing import Mount
+
+from applytry import wire
 
 
 class ValidatedOnce(RequestValidationOperation):
-    """connexion's request validation for one operation, its validators built on first use."""
+    """connexion's request validation for one operation, its validators built once.
+
+    The one deliberate difference from connexion: the body's media type is read by RFC 9110
+    and must be one the operation documents, in UTF-8 (:func:`applytry.wire.accepted`).
+    connexion compares the header's spelling, looks the validator up in another case than it
+    accepted the type in and then skips validation for want of one, takes a request without
+    ``Content-Type`` for the operation's first type and decodes any charset it is told."""
 
     def __init__(self, next_app, **kwargs):
         super().__init__(next_app, **kwargs)
@@ -61,28 +69,10 @@ class ValidatedOnce(RequestValidationOperation):
             strict_validation=self.strict_validation,
             security_query_params=self.security_query_params,
         )
-        self._accepted = MediaTypeDict([(c.lower(), None) for c in operation.consumes])
-        # Keyed by what the client sent, so bounded: past the bound, work it out each time.
-        self._accepts: dict[str, bool] = {}
-        self._bodies: dict[tuple[str, str], object | None] = {}
+        self._consumes = operation.consumes if operation.request_body else []
+        self._bodies = {mime_type: self._body_validator(mime_type) for mime_type in self._consumes}
 
-    def validate_mime_type(self, mime_type: str) -> None:
-        if not self._operation.consumes:
-            return
-        key = mime_type.lower()
-        if not _remembered(self._accepts, key, lambda: key in self._accepted):
-            raise UnsupportedMediaTypeProblem(
-                detail=f"Invalid Content-type ({mime_type}), expected {self._operation.consumes}"
-            )
-
-    def _body_validator(self, mime_type: str, encoding: str):
-        return _remembered(
-            self._bodies,
-            (mime_type, encoding),
-            lambda: self._build_body_validator(mime_type, encoding),
-        )
-
-    def _build_body_validator(self, mime_type: str, encoding: str):
+    def _body_validator(self, mime_type: str):
         operation = self._operation
         schema = operation.body_schema(mime_type)
         if not schema:
@@ -95,31 +85,28 @@ class ValidatedOnce(RequestValidationOperation):
             schema=schema,
             required=operation.request_body.get("required", False),
             nullable=is_nullable(operation.body_definition(mime_type)),
-            encoding=encoding,
+            encoding=wire.CHARSET,
             strict_validation=self.strict_validation,
             uri_parser=self._uri_parser,
         )
 
     async def __call__(self, scope, receive, send):
         self._parameters.validate(scope)
-        mime_type, encoding = self.extract_content_type(scope["headers"])
-        self.validate_mime_type(mime_type)
-        validator = self._body_validator(mime_type, encoding)
-        if validator is not None:
-            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        if self._consumes:
+            mime_type = wire.accepted(_content_type(scope["headers"]), self._consumes)
+            validator = self._bodies[mime_type]
+            if validator is not None:
+                receive, scope = await validator.wrap_receive(receive, scope=scope)
         await self.next_app(scope, receive, send)
 
 
-_REMEMBERED = 16  # media types and charsets worth remembering per operation
-
-
-def _remembered(cache: dict, key, make):
-    if key in cache:
-        return cache[key]
-    value = make()
-    if len(cache) < _REMEMBERED:
-        cache[key] = value
-    return value
+def _content_type(headers) -> str | None:
+    """The request's one ``Content-Type``. Two of them are no media type at all (RFC 9110
+    section 5.3: it is not a list), whichever one another parser would pick."""
+    found = [value for name, value in headers if name == b"content-type"]
+    if len(found) > 1:
+        return ", ".join(value.decode("latin-1") for value in found)
+    return found[0].decode("latin-1") if found else None
 
 
 class _ValidatedOnceAPI(RequestValidationAPI):
@@ -150,7 +137,10 @@ class JSONBodyValidator(JSONRequestBodyValidator):
         return JSONRequestBodyValidator._validator.fget(self)
 
     async def _parse(self, stream, scope):
-        body = await super()._parse(stream, scope)
+        # connexion's parse, but strict (applytry.wire.parse_json); a body that is not UTF-8
+        # raises UnicodeDecodeError, which applytry.problems answers with 400.
+        text = b"".join([chunk async for chunk in stream]).decode(wire.CHARSET)
+        body = wire.parse_json(text) if text else None
         scope.setdefault("extensions", {})[PARSED_BODY] = body
         return body
 
@@ -278,6 +268,7 @@ def handle_once(app) -> None:
     decorators once. connexion offers no option for it; its inner app is private."""
     inner: AsyncASGIApp = app._middleware_app
     inner.api_cls = _HandledOnceAPI
+    inner.router.redirect_slashes = False  # as in Routing: /openapi.json/ is no redirect
 
 
 class DocumentationPage(SwaggerUIMiddleware):
@@ -303,23 +294,41 @@ class DocumentationPage(SwaggerUIMiddleware):
             await self.app(scope, receive, send)
 
 
+class Routing(RoutingMiddleware):
+    """connexion's routing, without Starlette's trailing-slash redirect: that answers a path
+    it does not know with 307 and a ``Location`` built from the client's ``Host`` header, and
+    a client that follows it sends its POST again. An unknown path is a 404 problem."""
+
+    def __init__(self, app):
+        super().__init__(app)
+        self.router.redirect_slashes = False
+
+    def add_api(self, specification, base_path=None, arguments=None, **kwargs):
+        super().add_api(specification, base_path=base_path, arguments=arguments, **kwargs)
+        for route in self.router.routes:
+            if isinstance(route, Mount):  # each API's own router, at its base path
+                route.app.redirect_slashes = False
+
+
 class _CheckedOnceAPI(SecurityAPI):
     def make_operation(self, operation):
         security = getattr(operation, "security", None) or []
-        if {} in security:
-            # An empty requirement is met by every request: connexion would still build a
-            # request object and try each scheme in turn to reach the same verdict.
+        schemes = operation.security_schemes
+        if any(all(schemes[name]["type"] == "apiKey" for name in need) for need in security):
+            # A requirement met by every request: an empty one, or API keys, which
+            # applytry.app.KeysDecide lets through for the handler to judge. connexion would
+            # still build a request object and try each scheme in turn to reach that verdict.
             return SecurityOperation(
                 self.next_app,
                 security_handler_factory=self.security_handler_factory,
                 security=[],
-                security_schemes=operation.security_schemes,
+                security_schemes=schemes,
             )
         return super().make_operation(operation)
 
 
 class Security(SecurityMiddleware):
-    """connexion's security checks, skipped where the spec accepts a request with none."""
+    """connexion's security checks, skipped where they accept every request."""
 
     api_cls = _CheckedOnceAPI
 
@@ -342,7 +351,7 @@ def middlewares(
         ExceptionMiddleware,
         DocumentationPage if tuned else SwaggerUIMiddleware,
         *unrouted,
-        RoutingMiddleware,
+        Routing if tuned else RoutingMiddleware,
         Security if tuned else SecurityMiddleware,
         RequestValidation if tuned else RequestValidationMiddleware,
     ]

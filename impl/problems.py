@@ -34,13 +34,9 @@ class PayloadTooLarge(HTTPException):
         super().__init__(413, f"the request body exceeds {limit} bytes")
 
 
-def problem(
-    request: ConnexionRequest,
-    status: int,
-    detail: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> ConnexionResponse:
-    language = messages.negotiate(request.headers.get("accept-language"))
+def document(status: int, language: str, detail: str | None = None) -> str:
+    """The problem's JSON: what every 4xx and 5xx of the service carries, whichever layer
+    answers (the app, CORS, the HTTP server)."""
     body = {
         "type": "about:blank",
         "title": messages.problem_title(status, language),
@@ -48,11 +44,21 @@ def problem(
     }
     if detail:
         body["detail"] = detail
+    return json.dumps(body, ensure_ascii=False)
+
+
+def problem(
+    request: ConnexionRequest,
+    status: int,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> ConnexionResponse:
+    language = messages.negotiate(request.headers.get("accept-language"))
     return ConnexionResponse(
         status_code=status,
         mimetype=PROBLEM_JSON,
         content_type=PROBLEM_JSON,
-        body=json.dumps(body, ensure_ascii=False),
+        body=document(status, language, detail),
         headers=dict(headers or {}),
     )
 

@@ -49,7 +49,8 @@ def test_a_configured_origin_may_call_the_api_and_read_retry_after(client_for):
             "Access-Control-Request-Headers": "content-type,accept-language",
         },
     )
-    assert preflight.status_code == 200
+    assert preflight.status_code == 204 and preflight.content == b""
+    assert "content-type" not in preflight.headers
     assert preflight.headers["access-control-allow-origin"] == WEBSITE
     assert "POST" in preflight.headers["access-control-allow-methods"]
     assert "content-type" in preflight.headers["access-control-allow-headers"].lower()
@@ -74,7 +75,10 @@ def test_other_origins_get_no_cors_grant(client_for):
         GENERATE,
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
     )
-    assert preflight.status_code == 400
+    assert preflight.status_code == 403
+    assert preflight.headers["content-type"] == "application/problem+json"
+    assert preflight.json()["status"] == 403
+    assert preflight.json()["detail"] == "cross-origin request refused: origin not allowed"
     assert "access-control-allow-origin" not in preflight.headers
     reply = client.post(
         GENERATE, json={"phone": "13800138001"}, headers={"Origin": "https://evil.example"}
