@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.metadata
 from collections.abc import Sequence
 
 from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
@@ -46,6 +47,17 @@ from jsonschema import Draft4Validator, ValidationError
 from starlette.routing import Mount
 
 from applytry import wire
+
+# The connexion whose private parts these classes use: another one must be checked by the
+# differential tests (contract-tests/test_differential.py) before it may run, so it stops the
+# service at start-up instead of skipping validation without a word.
+CONNEXION = "3.3"
+_installed = importlib.metadata.version("connexion")
+if not _installed.startswith(CONNEXION + "."):
+    raise RuntimeError(
+        f"applytry.framework is written for connexion {CONNEXION}.x, not {_installed}: "
+        "run the differential tests against the new version and update the module"
+    )
 
 
 class ValidatedOnce(RequestValidationOperation):

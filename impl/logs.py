@@ -15,6 +15,10 @@ import time
 # A run of at least nine digits, optionally led by + and split by spaces or dashes.
 _PHONE_LIKE = re.compile(r"\+?\d(?:[ \-]?\d){8,}")
 _EMAIL_LIKE = re.compile(r"([^\s@'\"<>(),;:]{1,64})@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# Fields that are never masked: a request id is an opaque token that must match the reply's
+# X-Request-ID (applytry.requestlog refuses one that is a phone number), and masking the digit
+# runs of ids like req-123456789-abc would break that match.
+UNMASKED = {"request_id"}
 # What every log record carries; anything else is a field the code added.
 RECORD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
@@ -37,6 +41,11 @@ def mask_text(text: str) -> str:
     return _PHONE_LIKE.sub(_mask, _EMAIL_LIKE.sub(_mask_email, text))
 
 
+def is_phone_like(text: str) -> bool:
+    """Whether the whole of ``text`` could be a phone number."""
+    return _PHONE_LIKE.fullmatch(text) is not None
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -48,9 +57,10 @@ class JsonFormatter(logging.Formatter):
         }
         for name, value in vars(record).items():
             if name not in RECORD_ATTRIBUTES and not name.startswith("_") and value is not None:
-                entry[name] = (
-                    value if isinstance(value, int | float | bool) else mask_text(str(value))
-                )
+                if isinstance(value, int | float | bool) or name in UNMASKED:
+                    entry[name] = value
+                else:
+                    entry[name] = mask_text(str(value))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

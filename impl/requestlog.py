@@ -1,8 +1,9 @@
 """One place that sees every request: its id, its access log line and its metrics.
 
-The id comes from ``X-Request-ID`` when the caller (or a proxy) sent a sane one, else it is
-made here; it is echoed in the reply and attached to every log line written while the request
-is handled (:class:`RequestIdFilter`), so one id finds all of a request's lines.
+The id comes from ``X-Request-ID`` when the caller (or a proxy) sent a sane one (at most 64
+letters, digits and ``._:-``, and not itself a phone number), else it is made here. It is
+echoed in the reply and attached, unmasked, to every log line written while the request is
+handled (:class:`RequestIdFilter`), so one id finds all of a request's lines.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import time
 import uuid
 
-from applytry import metrics
+from applytry import logs, metrics
 
 log = logging.getLogger("applytry.access")
 
@@ -42,7 +43,8 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _SANE.fullmatch(given) else uuid.uuid4().hex
+        sane = _SANE.fullmatch(given) and not logs.is_phone_like(given)
+        request_id = given if sane else uuid.uuid4().hex
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
