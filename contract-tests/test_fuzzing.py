@@ -23,6 +23,25 @@ GATEWAY = {
     "twilio_auth_token": "fuzzing-twilio-token-0123",
 }
 EXAMPLES = int(os.environ.get("APPLYTRY_FUZZ_EXAMPLES", "200"))
+# schemathesis.toml's seed unless another is asked for: a longer local run tries others.
+SEED = os.environ.get("APPLYTRY_FUZZ_SEED")
+
+
+def api_key(service) -> str:
+    """A key made with `applytry keys add` on the service's database: from then on the
+    website's operations require one, as the spec's security requirement says, and the
+    ``ignored_auth`` check proves that a call without it is refused."""
+    env = {**os.environ, **service.environment}
+    result = subprocess.run(
+        [sys.executable, "-m", "applytry.cli", "keys", "add", "schemathesis"],
+        cwd=service.workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.split()[-1]
 
 
 @pytest.mark.timeout(1800)
@@ -31,7 +50,8 @@ def test_schemathesis_finds_nothing(start_service, reports):
     # ten positive cases would stop at the per-client limit (429, documented) and never reach
     # the code behind it, which schemathesis rightly reports as untested. The limit itself is
     # tested in tests/test_generate.py; here it is out of the way.
-    service = start_service(ip_per_minute=1_000_000, **GATEWAY)
+    service = start_service(ip_per_minute=1_000_000, settings_refresh_s=0, **GATEWAY)
+    key = api_key(service)
     junit = reports / "schemathesis.xml"
     schemathesis = Path(sys.executable).with_name("schemathesis")
     command = [
@@ -46,8 +66,12 @@ def test_schemathesis_finds_nothing(start_service, reports):
         str(EXAMPLES),
         "--report-junit-path",
         str(junit),
+        "--header",
+        f"X-APP-Key: {key}",
         "--no-color",
     ]
+    if SEED:
+        command += ["--seed", SEED]
     # The auth hook proves receipts with what the service holds.
     env = {**os.environ, **{f"APPLYTRY_{name.upper()}": value for name, value in GATEWAY.items()}}
     result = subprocess.run(

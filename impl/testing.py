@@ -40,11 +40,13 @@ class ServiceProcess:
         self.log_path = self.workdir / f"server-{self.port}.log"
         self.process: subprocess.Popen | None = None
 
+    @property
+    def environment(self) -> dict[str, str]:
+        """The ``APPLYTRY_*`` variables the process runs with, for commands on its data."""
+        return {f"APPLYTRY_{name.upper()}": str(value) for name, value in self.settings.items()}
+
     def start(self, timeout_s: float = 30) -> ServiceProcess:
-        env = {
-            **os.environ,
-            **{f"APPLYTRY_{name.upper()}": str(value) for name, value in self.settings.items()},
-        }
+        env = {**os.environ, **self.environment}
         command = [sys.executable, "-m", "applytry.cli", "serve"]
         command += ["--port", str(self.port), "--workers", str(self.workers)]
         self.workdir.mkdir(parents=True, exist_ok=True)
