@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import re
 import socket
@@ -93,8 +94,8 @@ RULE_MEDIA_TYPES = (
     "a missing, malformed or other Content-Type is 415"
 )
 RULE_STRICT_JSON = (
-    "rule 2: JSON must be RFC 8259 (no NaN, Infinity, number literals over 100 characters "
-    "or duplicate keys), else 400"
+    "rule 2: JSON must be RFC 8259 (no NaN, Infinity, numbers that overflow to it, number "
+    "literals over 100 characters or duplicate keys), else 400"
 )
 RULE_NO_REDIRECTS = "rule 3: a trailing slash or an unknown path is a 404 problem, no redirect"
 RULES = (RULE_MEDIA_TYPES, RULE_STRICT_JSON, RULE_NO_REDIRECTS)
@@ -277,6 +278,8 @@ def strict_json_violation(body: bytes) -> str | None:
     def number(literal: str) -> int:
         if len(literal) > MAX_NUMBER_LENGTH:
             found.append(f"a {len(literal)}-character number")
+        elif not math.isfinite(float(literal)):
+            found.append(f"{literal}, which overflows to infinity")
         return 0
 
     def pairs(items: list) -> dict:

@@ -110,6 +110,10 @@ def parse_json(text: str):
     """RFC 8259 JSON: no ``NaN`` or ``Infinity`` (nor a number that overflows to one), no
     number past :data:`MAX_NUMBER_LENGTH` characters, no duplicate key (which one counts is
     a guess each parser makes its own way). Anything else is a 400 problem, never a 500."""
+    if text.startswith("\ufeff"):  # json.loads' own check, which JSONDecoder.decode skips
+        raise BadRequestProblem(
+            detail="Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"
+        )
     try:
         return _DECODER.decode(text)
     except json.JSONDecodeError as error:

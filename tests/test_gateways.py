@@ -165,6 +165,7 @@ def test_huawei_receipts_are_recorded_and_forged_ones_refused(client_for, huawei
 
     accepted = client.post(f"{callback.path}?{callback.query}", data=report)
     assert accepted.status_code == 204
+    assert "content-type" not in accepted.headers and accepted.content == b""
     assert (SmsMessage.get().receipt, SmsMessage.get().receipt_detail) == ("delivered", "DELIVRD")
 
 
