@@ -36,11 +36,18 @@ class Compiled:
             self._built[id(target)] = entry
         return entry[1], entry[2], entry[3]
 
-    def execute(self, *values):
-        """Runs the statement with ``values`` in the sentinels' places; returns the cursor."""
+    def execute(self, *values) -> list[tuple]:
+        """Runs the statement with ``values`` in the sentinels' places; returns its rows (none
+        for a statement that returns none).
+
+        The rows are read here, inside peewee's exception wrapping: SQLite runs a statement
+        with ``RETURNING`` as its rows are read, so a full disk or a held lock surfaces while
+        reading, where the driver's own exception would pass every handler of peewee's."""
         target = database.obj
         sql, params, positions = self._for(target)
         params = list(params)
         for position, value in zip(positions, values, strict=True):
             params[position] = value
-        return target.execute_sql(sql, params)
+        cursor = target.execute_sql(sql, params)
+        with peewee.__exception_wrapper__:
+            return cursor.fetchall() if cursor.description is not None else []

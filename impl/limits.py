@@ -101,7 +101,10 @@ def _spending_all(shape, *values):
         .on_conflict(
             conflict_target=[Counter.scope, Counter.key, Counter.window],
             update={Counter.count: Counter.count + 1},
-            where=Counter.count < Case(EXCLUDED.scope, limits, Counter.count + 1),
+            # No limit at all: no CASE, which SQL does not allow without a WHEN.
+            where=Counter.count < Case(EXCLUDED.scope, limits, Counter.count + 1)
+            if limits
+            else None,
         )
         .returning(Counter.scope, Counter.key)
         .tuples()
@@ -132,7 +135,7 @@ def spend_all(spends: list[Spend], now: float, zone: ZoneInfo) -> tuple[Spend, i
     values = []
     for spend, (start, end) in zip(spends, windows, strict=True):
         values += [spend.key, start, end] + ([spend.limit] if spend.limit is not None else [])
-    counted = set(statement.execute(*values).fetchall())
+    counted = set(statement.execute(*values))
     for spend, (_, end) in zip(spends, windows, strict=True):
         if (spend.budget.scope, spend.key) not in counted:
             return spend, max(1, math.ceil(end - now))

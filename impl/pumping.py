@@ -115,7 +115,7 @@ class Guard:
         window = self.settings.conversion_window_s
         start = math.floor(now / BUCKET_S) * BUCKET_S - window + BUCKET_S
         keys = self.scopes(phone)
-        rows = _WINDOW_TOTALS.execute(*keys, start).fetchall()
+        rows = _WINDOW_TOTALS.execute(*keys, start)
         totals = {(scope, key): total for scope, key, total in rows}
         threshold = self.thresholds.get
         minimum = self.thresholds.get("conversion_min_percent")

@@ -225,7 +225,7 @@ class CodeIssuer:
 
     def _resend_wait(self, key: str, now: float) -> int | None:
         """Seconds until the phone may have a new code, or None if it may now."""
-        rows = _RESEND_AT.execute(key).fetchall()
+        rows = _RESEND_AT.execute(key)
         if rows and rows[0][0] > now:
             return max(1, math.ceil(rows[0][0] - now))
         return None
@@ -266,7 +266,7 @@ class CodeIssuer:
             now + settings.resend_interval_s,
             now,
         )
-        return bool(claimed.fetchall())
+        return bool(claimed)
 
     def _record(self, phone: Phone, key: str, message_id: str, result: SendResult) -> None:
         """Stores the gateway's verdict. The SMS is out (or not) whatever happens here, so a
