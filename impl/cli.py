@@ -26,6 +26,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from applytry.storage import prepare_storage
 
+    problem = _room_for_connections(settings.max_connections)
+    if problem:
+        print(f"applytry: {problem}", file=sys.stderr)
+        return 2
     # Migrate and create the secret once, before the workers start.
     prepare_storage(settings)
     _metrics_folder()
@@ -35,14 +39,49 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        # h11, not httptools: httptools drops the body of any request that offers an h2c
-        # upgrade, as Java's HttpClient and `curl --http2` do by default.
-        http="h11",
+        # uvicorn's h11 protocol, not httptools: httptools drops the body of any request that
+        # offers an h2c upgrade, as Java's HttpClient and `curl --http2` do by default. The
+        # edge adds time limits, a bound on connections and strict framing (applytry.edge).
+        http="applytry.edge:EdgeProtocol",
+        # uvicorn would take the client's address from X-Forwarded-For of any loopback peer,
+        # before applytry.clients could ask whether APPLYTRY_TRUSTED_PROXIES wrote it.
+        proxy_headers=False,
         log_config=logs.config(settings.log_level),
         access_log=False,  # applytry.requestlog writes one line a request, with its id
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+# Descriptors a worker needs besides its clients' connections: the listening socket, the
+# database, log and metrics files, the provisioning hook (64 cover them), and the SMS gateway's
+# connection pool.
+OTHER_FILES = 64
+
+
+def _room_for_connections(max_connections: int) -> str | None:
+    """Raises the open-file limit to the hard limit (the workers inherit it), and says what
+    is wrong when APPLYTRY_MAX_CONNECTIONS would still not fit under it. Past the limit a
+    worker can no longer accept connections, nor reach the SMS gateway or the database."""
+    import resource
+
+    from applytry.sms.http import IN_FLIGHT
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    except (ValueError, OSError):
+        pass  # an unlimited hard limit that the kernel caps lower: keep the soft one
+    needed = max_connections + OTHER_FILES + IN_FLIGHT
+    if soft == resource.RLIM_INFINITY or needed <= soft:
+        return None
+    return (
+        f"APPLYTRY_MAX_CONNECTIONS={max_connections} needs {needed} open files a worker, "
+        f"with {OTHER_FILES + IN_FLIGHT} for the database, logs and gateways, but the limit "
+        f"is {soft}: raise it (ulimit -n, systemd's LimitNOFILE) or set "
+        f"APPLYTRY_MAX_CONNECTIONS to at most {max(soft - OTHER_FILES - IN_FLIGHT, 0)}"
+    )
 
 
 def _metrics_folder() -> None:

@@ -108,6 +108,8 @@ class Settings:
     conversion_country_volume: int = 300
     test_numbers: tuple[tuple[str, str], ...] = ()
     retention_days: int = 30
+    request_timeout_s: float = 10.0  # for a request's head and body to arrive (applytry.edge)
+    max_connections: int = 1000  # open connections a worker process holds (applytry.edge)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -241,6 +243,18 @@ def _number(kind: type, low: float, high: float, unit: str = "") -> Callable[[ob
 
 def _shown(bound: float) -> str:
     return f"{bound:,}" if isinstance(bound, int) else f"{bound:g}"
+
+
+def _timeout(high: float) -> Callable[[object], float]:
+    """More than nothing, up to ``high`` seconds: a timeout of 0 would end everything at once."""
+
+    def convert(value: object) -> float:
+        seconds = float(str(value).strip())
+        if not 0 < seconds <= high:
+            raise ValueError(f"must be more than 0 and at most {_shown(high)} seconds")
+        return seconds
+
+    return convert
 
 
 def _integer(low: int, high: int) -> Callable[[object], int]:
@@ -414,4 +428,6 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "conversion_country_volume": _integer(1, 100_000_000),
     "test_numbers": _test_numbers,
     "retention_days": _integer(1, 3650),
+    "request_timeout_s": _timeout(300),
+    "max_connections": _integer(1, 1_000_000),
 }
