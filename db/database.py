@@ -114,6 +114,8 @@ def open_database(url: str, lock_timeout_s: float = 5.0) -> peewee.Database:
                 # milliseconds that a request on the event loop would wait for. The service
                 # checkpoints from a thread instead (checkpoint_forever).
                 "wal_autocheckpoint": 0,
+                # A log emptied by a checkpoint is cut back to this size, not kept at its peak.
+                "journal_size_limit": WAL_LIMIT_BYTES,
             },
             # Transactions that write start with BEGIN IMMEDIATE: the write lock is taken
             # before the first read, so two processes never both read "no code yet".
@@ -152,10 +154,19 @@ def write_transaction():
     return database.atomic()
 
 
-async def checkpoint_forever(interval_s: float) -> None:
+# How large the write-ahead log may grow before a checkpoint waits for readers to move on and
+# truncates it. A passive checkpoint never waits, so under steady load the readers always
+# hold a snapshot it must keep and the log only grows: 35 MB beside a 2.4 MB database, and a
+# full small volume that a restart did not cure, before this bound.
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
+
+
+async def checkpoint_forever(interval_s: float, on_failure=None) -> None:
     """Copies the SQLite write-ahead log back into the database every ``interval_s``, in a
-    thread of its own with its own connection, so requests never wait for it. A passive
-    checkpoint waits for no one: what readers still use is copied next time."""
+    thread of its own with its own connection, so requests never wait for it (:func:`truncate`
+    when the log has grown past :data:`WAL_LIMIT_BYTES`). ``on_failure(exc)`` hears of each
+    failure; the thread's connection is dropped, so one that was opened read-only, or that
+    met a full disk, is opened afresh next time."""
     if not is_sqlite():
         return
     with concurrent.futures.ThreadPoolExecutor(1, "checkpoint") as thread:
@@ -166,13 +177,36 @@ async def checkpoint_forever(interval_s: float) -> None:
                 try:
                     await loop.run_in_executor(thread, _checkpoint)
                 except peewee.PeeweeException as exc:
-                    log.warning("checkpoint failed: %s", exc)
+                    if on_failure is not None:
+                        on_failure(exc)
         finally:
             thread.submit(database.close)
 
 
 def _checkpoint() -> None:
-    database.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    try:
+        _busy, frames, _copied = database.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        page_size = database.execute_sql("PRAGMA page_size").fetchone()[0]
+        if frames * page_size > WAL_LIMIT_BYTES:
+            truncate()
+    except peewee.PeeweeException:
+        database.close()
+        raise
+
+
+def truncate() -> None:
+    """Copies the whole log back and empties it, waiting (up to the busy timeout) for readers
+    to leave the old snapshot; writers queue behind it. Also run at start-up, so that a
+    service stopped with a large log (a full volume) gets its space back first."""
+    target = database.obj
+    queued = isinstance(target, QueuedSqliteDatabase) and target._lock_path is not None
+    if queued:
+        target._enter()
+    try:
+        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        if queued:
+            target._leave()
 
 
 def forget_connection() -> None:
@@ -182,15 +216,61 @@ def forget_connection() -> None:
         database.close()
 
 
-# SQLSTATEs of a transaction that lost a race for a lock: lock_timeout, deadlock, serialization.
-_CONTENTION_STATES = {"55P03", "40P01", "40001"}
+# What a database failure means, for the reply, the log and applytry_database_errors_total:
+# "contention" is busy, try again (005, retried); the others are broken until an operator or
+# time fixes them (003 or a 500 problem, and /readyz not ready).
+CONTENTION, FULL, READ_ONLY, UNREACHABLE, BROKEN = (
+    "contention",
+    "full",
+    "read-only",
+    "unreachable",
+    "broken",
+)
+# SQLSTATEs: lock_timeout, deadlock and serialization failure; disk full; read-only
+# transaction; a session killed or the server shutting down. Class 08 is a lost connection.
+_PG_KINDS = {
+    "55P03": CONTENTION,
+    "40P01": CONTENTION,
+    "40001": CONTENTION,
+    "53100": FULL,
+    "25006": READ_ONLY,
+    "57P01": UNREACHABLE,
+    "57P02": UNREACHABLE,
+    "57P03": UNREACHABLE,
+}
+# SQLite's primary result codes (sqlite3 exceptions name them since Python 3.11).
+_SQLITE_KINDS = {
+    "SQLITE_BUSY": CONTENTION,
+    "SQLITE_LOCKED": CONTENTION,
+    "SQLITE_FULL": FULL,
+    "SQLITE_READONLY": READ_ONLY,
+    "SQLITE_CANTOPEN": UNREACHABLE,
+}
 
 
-def is_contention(exc: peewee.PeeweeException) -> bool:
-    """Whether a failure means "busy, try again" rather than "broken": a lock wait that timed
-    out (SQLite's busy timeout, PostgreSQL's lock_timeout), a deadlock or a serialization
-    failure. peewee keeps the driver's exception as its first argument."""
-    original = exc.args[0] if exc.args else None
-    if getattr(original, "pgcode", None) in _CONTENTION_STATES:
-        return True
-    return "database is locked" in str(exc) or "database table is locked" in str(exc)
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's own exception behind peewee's: peewee 4 raises its own class from inside
+    the driver's ``except``, with the message as its argument and the driver's exception as
+    the context, where its SQLSTATE or SQLite result code is."""
+    for candidate in (exc.__cause__, exc.__context__, *exc.args[:1]):
+        if isinstance(candidate, Exception):
+            return candidate
+    return exc
+
+
+def classify(exc: BaseException) -> str:
+    """What a database failure means, whichever path raised it (peewee's, a statement built
+    once, the checkpoint thread, a readiness probe)."""
+    original = _driver_error(exc)
+    pgcode = getattr(original, "pgcode", None)
+    if pgcode:
+        return _PG_KINDS.get(pgcode, UNREACHABLE if pgcode.startswith("08") else BROKEN)
+    name = getattr(original, "sqlite_errorname", None)
+    if name:  # SQLITE_BUSY_SNAPSHOT is SQLITE_BUSY: the primary code is the first two words
+        return _SQLITE_KINDS.get("_".join(name.split("_")[:2]), BROKEN)
+    text = str(exc)
+    if "database is locked" in text or "database table is locked" in text:
+        return CONTENTION
+    if isinstance(original, peewee.InterfaceError) or "connection" in text.lower():
+        return UNREACHABLE  # a closed or lost connection: psycopg2 gives no SQLSTATE
+    return BROKEN

@@ -21,7 +21,7 @@ import yaml
 from connexion.resolver import Resolver
 from connexion.security import ApiKeySecurityHandler
 
-from applytry import cors, docs, framework, logs, problems
+from applytry import cors, docs, faults, framework, logs, problems
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
 from applytry.db.database import checkpoint_forever
@@ -68,6 +68,7 @@ def create_app(
     if configure_logging:
         logs.configure(settings.log_level)
     services = build_services(settings, prepare_storage(settings), clock)
+    faults.forget()
 
     outer = [functools.partial(RequestLog, operations=operation_paths())]
     if settings.cors_origins:
@@ -107,6 +108,10 @@ class KeysDecide(ApiKeySecurityHandler):
         return lambda _request: {"sub": "api-key"}
 
 
+def checkpoint_failed(exc: Exception) -> None:
+    faults.database_failed(exc, "checkpoint failed")
+
+
 def lifespan(services: Services):
     """What a process does besides answering requests, from start to stop: retrying jobs,
     writing refusal counts, checkpointing SQLite; and, at the stop, the last counts and the
@@ -122,7 +127,7 @@ def lifespan(services: Services):
         tasks = [
             asyncio.create_task(services.runner.retry_forever(services.settings.job_retry_s)),
             asyncio.create_task(services.tally.flush_forever(TALLY_FLUSH_S)),
-            asyncio.create_task(checkpoint_forever(CHECKPOINT_S)),
+            asyncio.create_task(checkpoint_forever(CHECKPOINT_S, checkpoint_failed)),
         ]
         yield
         for task in tasks:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 import peewee
 
-from applytry.db.database import forget_connection
+from applytry import faults
 from applytry.db.models import Job
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,8 @@ class JobRunner:
             for kind in self.handlers:
                 try:
                     await self.run_due(kind)
-                except peewee.PeeweeException:
-                    log.exception("could not retry jobs", extra={"job": kind})
-                    forget_connection()
+                except peewee.PeeweeException as exc:
+                    faults.database_failed(exc, "could not retry jobs", job=kind)
 
     def _failed(self, job: Job, reason: str) -> None:
         log.warning(
@@ -128,10 +127,9 @@ class JobRunner:
                 next_at=self.clock() + backoff(job.attempts),
                 last_error=reason[:250],
             ).where(Job.id == job.id).execute()
-        except peewee.PeeweeException:
+        except peewee.PeeweeException as exc:
             # The lease runs out by itself; the job is retried after it.
-            log.exception("could not record a job's failure", extra={"job_id": job.id})
-            forget_connection()
+            faults.database_failed(exc, "could not record a job's failure", job_id=job.id)
 
 
 def pending(kind: str) -> list[Job]:

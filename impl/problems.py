@@ -17,8 +17,7 @@ from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
-from applytry import messages, metrics
-from applytry.db.database import forget_connection
+from applytry import faults, messages
 from applytry.errors import InvalidInput
 from applytry.keys import MissingKey, WrongKey
 from applytry.limits import RateLimited
@@ -110,9 +109,7 @@ async def too_deep(request: ConnexionRequest, exc: RecursionError) -> ConnexionR
 async def database_failure(
     request: ConnexionRequest, exc: peewee.PeeweeException
 ) -> ConnexionResponse:
-    log.error("database failure: %s: %s", type(exc).__name__, exc)
-    metrics.DATABASE_ERRORS.labels(type(exc).__name__).inc()
-    forget_connection()
+    faults.database_failed(exc, "request failed")
     return problem(request, 500)
 
 

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import peewee
 
-from applytry import limits
-from applytry.db.database import forget_connection, write_transaction
+from applytry import faults, limits
+from applytry.db.database import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,8 @@ class Tally:
                 # In one order, so two processes' flushes never deadlock on PostgreSQL.
                 for (scope, key, start, end), times in sorted(pending.items()):
                     limits.add(scope, key, start, end, times)
-        except peewee.PeeweeException:
-            log.warning("could not write %d counts; kept for the next try", len(pending))
-            forget_connection()
+        except peewee.PeeweeException as exc:
+            faults.database_failed(exc, f"could not write {len(pending)} counts; kept for later")
             self._pending.update(pending)
 
     async def flush_forever(self, interval_s: float) -> None:

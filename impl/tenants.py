@@ -23,10 +23,10 @@ from collections.abc import Callable
 
 import peewee
 
-from applytry import accesscodes, jobs, limits, metrics
+from applytry import accesscodes, faults, jobs, limits
 from applytry.checking import Verdict, check_code
 from applytry.config import Settings
-from applytry.db.database import forget_connection, is_contention, write_transaction
+from applytry.db.database import CONTENTION, write_transaction
 from applytry.db.models import ApplicationLock, Tenant, TenantClaim
 from applytry.digests import Digests
 from applytry.emails import claim_key, parse_email
@@ -125,13 +125,11 @@ class TenantApplications:
             )
             return Decision(refused.return_code)
         except peewee.PeeweeException as exc:
-            forget_connection()
-            metrics.DATABASE_ERRORS.labels(type(exc).__name__).inc()
-            return_code = "005" if is_contention(exc) else "003"
-            log.error(
-                "application failed: %s: %s",
-                type(exc).__name__,
-                exc,
+            kind = faults.database_failed(exc, "application failed", phone=masked)
+            return_code = "005" if kind == CONTENTION else "003"
+            log.info(
+                "application answered %s",
+                return_code,
                 extra={"phone": masked, "return_code": return_code},
             )
             return Decision(return_code)
@@ -222,9 +220,10 @@ class TenantApplications:
         for position, job_id in enumerate(job_ids):
             try:
                 done = await self.runner.run(job_id)
-            except peewee.PeeweeException:
-                log.exception("could not run a job; it will be retried", extra={"job_id": job_id})
-                forget_connection()
+            except peewee.PeeweeException as exc:
+                faults.database_failed(
+                    exc, "could not run a job; it will be retried", job_id=job_id
+                )
                 done = False
             if position == 0:
                 mailed = done
@@ -259,7 +258,6 @@ def _release(keys: list[str], owner: str) -> None:
         ApplicationLock.delete().where(
             ApplicationLock.key.in_(keys) & (ApplicationLock.owner == owner)
         ).execute()
-    except peewee.PeeweeException:
+    except peewee.PeeweeException as exc:
         # The hold lapses by itself after HOLD_S.
-        log.exception("could not release an application hold")
-        forget_connection()
+        faults.database_failed(exc, "could not release an application hold")

@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import peewee
 
-from applytry import limits, messages
+from applytry import faults, limits, messages
 from applytry.config import Settings
 from applytry.db.compiled import Compiled
-from applytry.db.database import forget_connection, write_transaction
+from applytry.db.database import write_transaction
 from applytry.db.models import SmsMessage, Verification
 from applytry.digests import Digests, new_code
 from applytry.phones import Phone, parse_phone
@@ -278,6 +278,5 @@ class CodeIssuer:
                 Verification.update(code_digest=None, resend_at=self.clock()).where(
                     (Verification.phone_key == key) & (Verification.message_id == message_id)
                 ).execute()
-        except peewee.PeeweeException:
-            log.exception("could not record the SMS outcome", extra={"phone": phone.masked})
-            forget_connection()
+        except peewee.PeeweeException as exc:
+            faults.database_failed(exc, "could not record the SMS outcome", phone=phone.masked)
