@@ -169,7 +169,8 @@ class Uvicorn:
         self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "uvicorn", app, "--port", str(self.port)]
-        command += ["--workers", str(workers), "--http", "h11", "--no-access-log"]
+        command += ["--workers", str(workers), "--no-access-log", "--no-proxy-headers"]
+        command += ["--http", "applytry.edge:EdgeProtocol"]  # the same edge as applytry serve
         command += ["--log-level", "warning"] + (["--factory"] if factory else [])
         self.process = subprocess.Popen(
             command,

@@ -26,7 +26,6 @@ import asyncio
 import collections
 import contextlib
 import functools
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -35,9 +34,8 @@ import h11
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
-from applytry import messages
+from applytry import messages, problems
 from applytry.config import Settings
-from applytry.problems import PROBLEM_JSON
 
 log = logging.getLogger(__name__)
 
@@ -188,16 +186,10 @@ class EdgeProtocol(H11Protocol):
     def _refuse(self, status: int, detail: str) -> None:
         """Answers with a problem, unless a response has begun, and closes the connection."""
         if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            problem = {
-                "type": "about:blank",
-                "title": messages.problem_title(status, messages.ENGLISH),
-                "status": status,
-                "detail": detail,
-            }
-            body = json.dumps(problem).encode()
+            body = problems.document(status, messages.ENGLISH, detail).encode()
             headers = [
                 *self.server_state.default_headers,
-                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-type", problems.PROBLEM_JSON.encode()),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
             ]

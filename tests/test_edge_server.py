@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+import yaml
 
 from applytry.config import ConfigError, Settings
 from applytry.messages import problem_title
@@ -33,6 +34,9 @@ pytestmark = pytest.mark.servers
 TIMEOUT_S = 1  # APPLYTRY_REQUEST_TIMEOUT_S of the shared service
 WAIT_S = 5  # the longest any test waits for the server to do something
 PROBLEM_JSON = "application/problem+json"
+
+
+SPEC = yaml.safe_load((Path(__file__).parents[1] / "openapi.yaml").read_text(encoding="utf-8"))
 
 
 def phone(n: int) -> str:
@@ -338,6 +342,13 @@ def test_a_request_whose_head_never_ends_gets_408_and_is_closed(edge):
     [reply] = replies
     assert_problem(reply, 408)
     assert TIMEOUT_S * 0.8 < elapsed < TIMEOUT_S + 2
+    # The spec's example, written for the default of 10 s, with this service's limit.
+    example = SPEC["components"]["responses"]["RequestTimeout"]["content"]
+    expected = example["application/problem+json"]["example"]
+    assert reply.json() == {
+        **expected,
+        "detail": expected["detail"].replace("10", f"{TIMEOUT_S:g}"),
+    }
 
 
 def test_a_body_trickled_a_byte_at_a_time_is_cut_off(edge):
