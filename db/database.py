@@ -96,6 +96,38 @@ class QueuedSqliteDatabase(peewee.SqliteDatabase):
             self._leave()
 
 
+class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
+    """PostgreSQL that opens a new connection, once, when the one it holds turns out to be
+    dead before anything was done on it: a server restarted, a session killed by an operator
+    (``pg_terminate_backend``), a proxy that dropped an idle connection. Without it the first
+    request after such an event answers 500.
+
+    Only at a transaction's ``BEGIN`` and for a statement outside any transaction: inside one,
+    what was done is lost with the connection and the caller must decide (003, 005 or a 500).
+    A statement outside a transaction that the server ran just before the connection died
+    would run twice; here those are counters and idempotent updates, where that is one count
+    too many at worst."""
+
+    def begin(self, *args, **kwargs):
+        return self._once_more(lambda: peewee.PostgresqlDatabase.begin(self, *args, **kwargs))
+
+    def execute_sql(self, sql, params=None):
+        if self.in_transaction():
+            return super().execute_sql(sql, params)
+        return self._once_more(lambda: peewee.PostgresqlDatabase.execute_sql(self, sql, params))
+
+    def _once_more(self, run):
+        try:
+            return run()
+        except peewee.PeeweeException as exc:
+            if classify(exc) != UNREACHABLE:
+                raise
+            log.warning("database connection lost, opening another: %s", str(exc).strip())
+            with contextlib.suppress(Exception):
+                self.close()
+            return run()
+
+
 def open_database(url: str, lock_timeout_s: float = 5.0) -> peewee.Database:
     """Builds the database an URL names, without connecting."""
     parts = urlsplit(url)
@@ -123,7 +155,7 @@ def open_database(url: str, lock_timeout_s: float = 5.0) -> peewee.Database:
         )
     if parts.scheme in ("postgresql", "postgres"):
         options = dict(parse_qsl(parts.query))
-        return peewee.PostgresqlDatabase(
+        return ReconnectingPostgresqlDatabase(
             unquote(parts.path.lstrip("/")),
             user=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
