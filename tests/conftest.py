@@ -167,6 +167,14 @@ def mailbox(tmp_path):
     return Outbox(tmp_path / "outbox" / "mail.jsonl")
 
 
+def wait_until(condition, what: str, bound_s: float = 10, step_s: float = 0.05) -> None:
+    """Polls ``condition`` until it holds; fails naming ``what`` after ``bound_s``."""
+    deadline = time.monotonic() + bound_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {bound_s} s: {what}"
+        time.sleep(step_s)
+
+
 def generate(client, phone, **headers):
     return client.post(GENERATE, json={"phone": phone}, headers=headers)
 
