@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import getpass
 import logging
@@ -13,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from applytry import logs
@@ -32,25 +34,45 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     # Migrate and create the secret once, before the workers start.
     prepare_storage(settings)
-    _metrics_folder()
-    uvicorn.run(
-        "applytry.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        # uvicorn's h11 protocol, not httptools: httptools drops the body of any request that
-        # offers an h2c upgrade, as Java's HttpClient and `curl --http2` do by default. The
-        # edge adds time limits, a bound on connections and strict framing (applytry.edge).
-        http="applytry.edge:EdgeProtocol",
-        # uvicorn would take the client's address from X-Forwarded-For of any loopback peer,
-        # before applytry.clients could ask whether APPLYTRY_TRUSTED_PROXIES wrote it.
-        proxy_headers=False,
-        log_config=logs.config(settings.log_level),
-        access_log=False,  # applytry.requestlog writes one line a request, with its id
-        timeout_graceful_shutdown=10,
-    )
+    window = stop_window_s(settings)
+    log.info("a stop waits up to %g s for requests in flight", window)
+    with _metrics_folder(args.workers):
+        uvicorn.run(
+            "applytry.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            # uvicorn's h11 protocol, not httptools: httptools drops the body of any request
+            # that offers an h2c upgrade, as Java's HttpClient and `curl --http2` do by
+            # default. The edge adds time limits, a bound on connections and strict framing
+            # (applytry.edge).
+            http="applytry.edge:EdgeProtocol",
+            # uvicorn would take the client's address from X-Forwarded-For of any loopback
+            # peer, before applytry.clients could ask whether APPLYTRY_TRUSTED_PROXIES wrote it.
+            proxy_headers=False,
+            log_config=logs.config(settings.log_level),
+            access_log=False,  # applytry.requestlog writes one line a request, with its id
+            timeout_graceful_shutdown=window,
+        )
     return 0
+
+
+# After the last gateway answers, a request still records the outcome (a statement that may
+# wait APPLYTRY_DB_LOCK_TIMEOUT_S for a lock) and writes its reply.
+STOP_MARGIN_S = 5.0
+
+
+def stop_window_s(settings: Settings) -> float:
+    """How long a stop waits for requests in flight before uvicorn cancels them. A cancelled
+    request is a 500 even when its SMS went out, or its tenant was opened, so the window
+    outlasts the longest outbound call a request awaits: the SMS gateway (generateverifycode),
+    or the SMTP server and then the provisioning hook, one after the other (applyTenant).
+    Outboxes are local files, and the hook is called only when it is configured."""
+    sms = settings.sms_timeout_s if settings.sms_backend != "outbox" else 0.0
+    mail = settings.smtp_timeout_s if settings.email_backend == "smtp" else 0.0
+    hook = settings.provisioning_timeout_s if settings.provisioning_url else 0.0
+    return max(sms, mail + hook) + settings.db_lock_timeout_s + STOP_MARGIN_S
 
 
 # Descriptors a worker needs besides its clients' connections: the listening socket, the
@@ -84,15 +106,33 @@ def _room_for_connections(max_connections: int) -> str | None:
     )
 
 
-def _metrics_folder() -> None:
-    """A fresh folder where every worker writes its metrics (applytry.metrics), set before
-    anything imports prometheus_client: a restart must not add up the last run's counters."""
+@contextlib.contextmanager
+def _metrics_folder(workers: int) -> Iterator[None]:
+    """Where several workers write their metrics, so that a scrape of any one adds them all
+    up (applytry.metrics): a fresh folder in the temp directory, named in
+    PROMETHEUS_MULTIPROC_DIR for the workers, which start as new interpreters and read it
+    before they import prometheus_client, and removed when serve returns. One per run, not one
+    fixed folder: two services on one host would share a fixed one, and each start would
+    wipe the other's counters. One worker keeps its metrics in its own memory: this process
+    has long imported prometheus_client (the logging set-up does), too late to point it
+    elsewhere. A folder the operator names is used as it is, emptied at start, and kept."""
     chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    folder = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="applytry-metrics-"))
-    if chosen and folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    if chosen:
+        # A restart must not add up the last run's counters.
+        shutil.rmtree(chosen, ignore_errors=True)
+        Path(chosen).mkdir(parents=True, exist_ok=True)
+        yield
+        return
+    if workers == 1:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="applytry-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        yield
+    finally:
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def migrate(settings: Settings, _args: argparse.Namespace) -> int:

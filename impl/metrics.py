@@ -1,10 +1,12 @@
 """Prometheus metrics, right with any number of worker processes.
 
-``applytry serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before its workers
-start and before this module is imported anywhere (the client picks its storage at import);
-every worker then writes its samples there and a scrape
-of ``GET .../metrics`` on any worker adds them all up. Without that variable (tests, a single
-process) the process's own registry is served.
+With several workers, ``applytry serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
+folder before they start: each worker is a new interpreter that sees the variable before it
+imports prometheus_client (the client picks its storage at import), writes its samples there,
+and a scrape of ``GET .../metrics`` on any worker adds them all up. Without that variable (one
+worker, tests) the process's own registry is served. The two must agree: a process that
+imported prometheus_client before the variable was set keeps its samples in memory, and would
+serve an empty folder (applytry.cli._metrics_folder).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from applytry.db.database import database
-from conftest import GENERATE
+from conftest import GENERATE, SECRET
 
 BASE = GENERATE.removesuffix("/applyTry/generateverifycode")
 
@@ -123,3 +123,85 @@ def test_a_request_in_flight_finishes_when_the_service_is_stopped(serve, gateway
 
     assert reply.status_code == 200 and reply.json()["retCode"] == "200"
     assert SmsMessage.get().status == "accepted"  # recorded, not left pending
+
+
+def wait_until(condition, timeout_s: float, step_s: float = 0.05) -> bool:
+    """Polls ``condition`` until it holds or ``timeout_s`` passes; says which."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step_s)
+    return bool(condition())
+
+
+@pytest.mark.servers
+def test_a_stop_never_turns_an_sms_sent_by_a_slow_gateway_into_a_500(
+    tmp_path, database_url, gateway, db
+):
+    """The gateway answers after 12 s, longer than uvicorn's stock 10 s: the stop must wait
+    for it (the SMS went out), not cancel the request into a 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from applytry.db.models import SmsMessage
+    from applytry.testing import ServiceProcess
+
+    gateway.delay = 12.0
+    settings = {
+        "database_url": database_url,
+        "secret": SECRET,
+        "sms_backend": "webhook",
+        "sms_webhook_url": gateway.url,
+        "sms_timeout_s": 30,
+    }
+    phones = [f"1380013{n:04d}" for n in range(4)]
+    with ServiceProcess(tmp_path, settings=settings) as service:
+
+        def ask(phone):
+            return httpx.post(service.url + GENERATE, json={"phone": phone}, timeout=60)
+
+        with ThreadPoolExecutor(len(phones)) as pool:
+            pending = [pool.submit(ask, phone) for phone in phones]
+            assert wait_until(lambda: len(gateway.requests) == len(phones), 10)
+            stopped = time.monotonic()
+            service.process.terminate()
+            replies = [future.result(timeout=60) for future in pending]
+            service.process.wait(timeout=40)
+            took = time.monotonic() - stopped
+
+    assert [reply.status_code for reply in replies] == [200] * len(phones)
+    assert [reply.json()["retCode"] for reply in replies] == ["200"] * len(phones)
+    assert took < 20, f"the service took {took:.1f} s to stop"
+    assert {message.status for message in SmsMessage.select()} == {"accepted"}
+
+
+@pytest.mark.servers
+def test_metrics_with_one_worker_count_the_requests_just_made(serve):
+    base = serve(workers=1)
+    with httpx.Client(base_url=base) as http:
+        for n in range(3):
+            assert http.post(GENERATE, json={"phone": f"1390013{n:04d}"}).status_code == 200
+        found = samples(http.get(BASE + "/metrics").text)
+
+    assert requests_of(found, "generateVerifyCode", "200") == 3
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize(("workers", "folders_while_serving"), [(1, 0), (2, 1)])
+def test_a_stopped_service_leaves_no_metrics_folder_behind(
+    serve, tmp_path, monkeypatch, workers, folders_while_serving
+):
+    """Several workers share a folder in the temp directory; one keeps its metrics in memory."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    base = serve(workers=workers)
+    with httpx.Client(base_url=base) as http:
+        assert http.post(GENERATE, json={"phone": "13900130000"}).status_code == 200
+        found = samples(http.get(BASE + "/metrics").text)
+    assert requests_of(found, "generateVerifyCode", "200") == 1
+    assert len(list(temp.glob("applytry-metrics-*"))) == folders_while_serving
+
+    serve.stop_all()
+
+    assert list(temp.glob("applytry-metrics-*")) == []
