@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import fcntl
 import itertools
 import logging
@@ -45,8 +46,13 @@ class QueuedSqliteDatabase(peewee.SqliteDatabase):
     def _enter(self) -> None:
         queue = self._queue
         if getattr(queue, "pid", None) != os.getpid():
-            queue.pid, queue.depth, queue.held = os.getpid(), 0, False
-            queue.fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                # A read-only or full volume: a database failure like SQLite's own, classified
+                # and answered as one; the next write tries again.
+                raise peewee.OperationalError(f"cannot open {self._lock_path}: {exc}") from exc
+            queue.pid, queue.depth, queue.held, queue.fd = os.getpid(), 0, False, fd
         if queue.depth == 0:
             fcntl.flock(queue.fd, fcntl.LOCK_EX)
         queue.depth += 1
@@ -291,6 +297,15 @@ _SQLITE_KINDS = {
 }
 
 
+# What the operating system says when the writers' queue file cannot be opened.
+_ERRNO_KINDS = {
+    errno.ENOSPC: FULL,
+    errno.EDQUOT: FULL,
+    errno.EROFS: READ_ONLY,
+    errno.EACCES: READ_ONLY,
+}
+
+
 def _driver_error(exc: BaseException) -> BaseException:
     """The driver's own exception behind peewee's: peewee 4 raises its own class from inside
     the driver's ``except``, with the message as its argument and the driver's exception as
@@ -303,11 +318,27 @@ def _driver_error(exc: BaseException) -> BaseException:
 
 def classify(exc: BaseException) -> str:
     """What a database failure means, whichever path raised it (peewee's, a statement built
-    once, the checkpoint thread, a readiness probe)."""
+    once, the checkpoint thread, a readiness probe). The chain of exceptions is read too: when
+    SQLite's COMMIT fails on a full disk it has already rolled back, so peewee's ROLLBACK that
+    follows fails in turn, and the meaning is in the first failure, not the last."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is a few links long; bounded all the same
+        if seen is None:
+            break
+        kind = _kind(seen)
+        if kind != BROKEN:
+            return kind
+        seen = seen.__cause__ or seen.__context__
+    return BROKEN
+
+
+def _kind(exc: BaseException) -> str:
     original = _driver_error(exc)
     pgcode = getattr(original, "pgcode", None)
     if pgcode:
         return _PG_KINDS.get(pgcode, UNREACHABLE if pgcode.startswith("08") else BROKEN)
+    if isinstance(original, OSError) and original.errno in _ERRNO_KINDS:
+        return _ERRNO_KINDS[original.errno]
     name = getattr(original, "sqlite_errorname", None)
     if name:  # SQLITE_BUSY_SNAPSHOT is SQLITE_BUSY: the primary code is the first two words
         return _SQLITE_KINDS.get("_".join(name.split("_")[:2]), BROKEN)

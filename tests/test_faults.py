@@ -8,16 +8,21 @@ at /readyz, and serve again by itself once the cause is gone.
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from applytry.db.database import WAL_LIMIT_BYTES
+from applytry.db.database import WAL_LIMIT_BYTES, database
+from applytry.testing import ServiceProcess
 from conftest import (
     BACKEND,
     GENERATE,
+    SECRET,
     apply_tenant,
     generate,
     load_access_codes,
@@ -131,3 +136,126 @@ def test_the_write_ahead_log_stays_bounded_under_sustained_load(serve, tmp_path)
     assert peak <= 2 * WAL_LIMIT_BYTES
     # Once the load is over, the log is cut back to its limit (journal_size_limit).
     wait_until(lambda: log_file.stat().st_size <= WAL_LIMIT_BYTES, "the log cut back", 10)
+
+
+@pytest.fixture
+def volume(tmp_path):
+    """A small tmpfs of the test's own, for a full or read-only disk; skipped where mounting
+    is not allowed (it needs root, as CI has)."""
+    mount_point = tmp_path / "volume"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def _remount(mount_point: Path, mode: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(mount_point)], check=True)
+
+
+def _fill(mount_point: Path) -> Path:
+    """Takes every free byte of the volume; bounded by its size."""
+    filler = mount_point / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        for _ in range(4 * 1024 * 1024 // 4096 + 1):
+            try:
+                out.write(b"\0" * 4096)
+                out.flush()
+            except OSError:
+                break
+    return filler
+
+
+def _database_service(tmp_path: Path, mount_point: Path, **settings) -> ServiceProcess:
+    return ServiceProcess(
+        tmp_path,
+        settings={
+            "database_url": f"sqlite:///{mount_point / 'applytry.db'}",
+            "secret": SECRET,
+            "sms_outbox": tmp_path / "outbox" / "sms.jsonl",
+            "email_outbox": tmp_path / "outbox" / "mail.jsonl",
+            "ip_per_minute": 1_000_000,
+            **settings,
+        },
+    )
+
+
+def _errors_of_kind(http: httpx.Client, kind: str) -> float:
+    for line in http.get(BASE + "/metrics").text.splitlines():
+        if line.startswith(f'applytry_database_errors_total{{kind="{kind}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def _problem_or_result(reply: httpx.Response) -> str:
+    """A reply the client can read: a result, or a problem. Anything else fails the test."""
+    if reply.status_code == 200:
+        return "result"
+    assert reply.status_code == 500, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    return "problem"
+
+
+def _no_unexpected_failure(service: ServiceProcess) -> None:
+    lines = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]
+    assert not [line for line in lines if line["msg"] == "unexpected failure"]
+    assert "Traceback" not in service.log()
+
+
+@sqlite_only
+@pytest.mark.servers
+def test_a_full_volume_is_named_counted_refused_and_survived(tmp_path, volume, outbox):
+    with _database_service(tmp_path, volume) as service, httpx.Client(base_url=service.url) as http:
+        from applytry.config import Settings
+        from applytry.storage import prepare_storage
+
+        prepare_storage(Settings(database_url=f"sqlite:///{volume / 'applytry.db'}", secret=SECRET))
+        load_access_codes("95555001")
+        assert generate(http, "13800138000").json()["retCode"] == "200"
+        code = outbox.code_for("+8613800138000")
+        # An empty log, then no free byte: the next write must grow the log, and cannot.
+        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.close()
+        filler = _fill(volume)
+
+        applied = apply_tenant(http, "13800138000", code)
+        assert applied.status_code == 200 and applied.json()["returnCode"] == "003"
+        answers = {_problem_or_result(generate(http, f"1380013{n:04d}")) for n in range(10)}
+        assert answers == {"problem"}
+        ready = http.get(BASE + "/readyz")
+        assert ready.status_code == 503 and "database full" in ready.json()["detail"]
+        assert _errors_of_kind(http, "full") >= 11
+        _no_unexpected_failure(service)
+
+        filler.unlink()
+        wait_until(lambda: http.get(BASE + "/readyz").status_code == 200, "ready again", 15)
+        assert generate(http, "13800130099").json()["retCode"] == "200"
+        assert apply_tenant(http, "13800138000", code).json()["returnCode"] == "000"
+
+
+@sqlite_only
+@pytest.mark.servers
+def test_a_worker_started_on_a_read_only_volume_recovers_once_it_is_writable(tmp_path, volume):
+    with _database_service(tmp_path, volume) as service:  # made, migrated, then stopped
+        pass
+    _remount(volume, "ro")
+    try:
+        service = _database_service(tmp_path, volume).start()
+        with httpx.Client(base_url=service.url) as http:
+            assert _problem_or_result(generate(http, "13800138000")) == "problem"
+            assert http.get(BASE + "/readyz").status_code == 503
+            _remount(volume, "rw")
+            wait_until(lambda: http.get(BASE + "/readyz").status_code == 200, "ready again", 15)
+            replies = [generate(http, f"1380013{n:04d}") for n in range(20)]
+            assert [reply.json()["retCode"] for reply in replies] == ["200"] * 20
+        _no_unexpected_failure(service)
+    finally:
+        _remount(volume, "rw")
+        service.stop()

@@ -48,7 +48,11 @@ def pending() -> list[str]:
 
 
 def migrate() -> list[str]:
-    """Applies every pending migration in one transaction; returns the versions applied."""
+    """Applies every pending migration in one transaction; returns the versions applied.
+    A current schema is seen by a read alone, so that a service can start (and report, and
+    recover) on a volume that is read-only or full for the moment."""
+    if database.table_exists(SchemaMigration._meta.table_name) and not pending():
+        return []
     with write_transaction():
         if not is_sqlite():
             database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_ID,))
