@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from applytry.db.database import database
-from conftest import GENERATE, SECRET
+from conftest import GENERATE, SECRET, wait_until
 
 BASE = GENERATE.removesuffix("/applyTry/generateverifycode")
 
@@ -125,16 +125,6 @@ def test_a_request_in_flight_finishes_when_the_service_is_stopped(serve, gateway
     assert SmsMessage.get().status == "accepted"  # recorded, not left pending
 
 
-def wait_until(condition, timeout_s: float, step_s: float = 0.05) -> bool:
-    """Polls ``condition`` until it holds or ``timeout_s`` passes; says which."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step_s)
-    return bool(condition())
-
-
 @pytest.mark.servers
 def test_a_stop_never_turns_an_sms_sent_by_a_slow_gateway_into_a_500(
     tmp_path, database_url, gateway, db
@@ -162,7 +152,7 @@ def test_a_stop_never_turns_an_sms_sent_by_a_slow_gateway_into_a_500(
 
         with ThreadPoolExecutor(len(phones)) as pool:
             pending = [pool.submit(ask, phone) for phone in phones]
-            assert wait_until(lambda: len(gateway.requests) == len(phones), 10)
+            wait_until(lambda: len(gateway.requests) == len(phones), "the gateway holds them all")
             stopped = time.monotonic()
             service.process.terminate()
             replies = [future.result(timeout=60) for future in pending]
