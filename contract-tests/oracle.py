@@ -12,10 +12,7 @@ until ``/healthz`` answers.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from applytry.testing import ServiceProcess
@@ -26,36 +23,14 @@ HERE = Path(__file__).resolve().parent
 class OracleProcess(ServiceProcess):
     """This module as a server on an unused loopback port, started like ``applytry serve``."""
 
-    def start(self, timeout_s: float = 30) -> OracleProcess:
-        env = {
-            **os.environ,
-            **{f"APPLYTRY_{name.upper()}": str(value) for name, value in self.settings.items()},
-        }
-        command = [sys.executable, str(HERE / "oracle.py"), "--port", str(self.port)]
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the oracle exited:\n{self.log()}")
-            if self._healthy():
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"the oracle did not listen within {timeout_s} s:\n{self.log()}")
+    def command(self) -> list[str]:
+        return [sys.executable, str(HERE / "oracle.py"), "--port", str(self.port)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="the app on stock connexion, for tests only")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-
-    from applytry import cli
-
-    cli._metrics_folder()  # as `applytry serve` does, before anything imports prometheus_client
 
     import uvicorn
 

@@ -45,14 +45,17 @@ class ServiceProcess:
         """The ``APPLYTRY_*`` variables the process runs with, for commands on its data."""
         return {f"APPLYTRY_{name.upper()}": str(value) for name, value in self.settings.items()}
 
+    def command(self) -> list[str]:
+        """What runs: ``applytry serve``, as users start it."""
+        serve = [sys.executable, "-m", "applytry.cli", "serve"]
+        return [*serve, "--port", str(self.port), "--workers", str(self.workers)]
+
     def start(self, timeout_s: float = 30) -> ServiceProcess:
         env = {**os.environ, **self.environment}
-        command = [sys.executable, "-m", "applytry.cli", "serve"]
-        command += ["--port", str(self.port), "--workers", str(self.workers)]
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+                self.command(), env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
