@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from applytry import logs
 from applytry.config import ConfigError, Settings
@@ -26,14 +27,12 @@ log = logging.getLogger("applytry.cli")
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from applytry.storage import prepare_storage
-
     problem = _room_for_connections(settings.max_connections)
     if problem:
         print(f"applytry: {problem}", file=sys.stderr)
         return 2
     # Migrate and create the secret once, before the workers start.
-    prepare_storage(settings)
+    _storage(settings)
     window = stop_window_s(settings)
     log.info("a stop waits up to %g s for requests in flight", window)
     with _metrics_folder(args.workers):
@@ -139,8 +138,10 @@ def migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from applytry.db.database import bind
     from applytry.db.migrations import migrate as apply_pending
 
-    bind(settings.database_url, settings.db_lock_timeout_s)
-    applied = apply_pending()
+    _reach(settings)
+    with _unreachable_as_one_line(settings):
+        bind(settings.database_url, settings.db_lock_timeout_s)
+        applied = apply_pending()
     log.info("schema is current", extra={"applied": ",".join(applied) or "none"})
     return 0
 
@@ -148,7 +149,53 @@ def migrate(settings: Settings, _args: argparse.Namespace) -> int:
 def _storage(settings: Settings) -> bytes:
     from applytry.storage import prepare_storage
 
-    return prepare_storage(settings)
+    _reach(settings)
+    with _unreachable_as_one_line(settings):
+        return prepare_storage(settings)
+
+
+class DatabaseUnreachable(Exception):
+    """The database cannot be opened: the operator's to fix, told in one line (exit 1)."""
+
+
+def _reach(settings: Settings) -> None:
+    """Connects once on a connection of its own, before anything else does, so that a
+    database that cannot be reached fails here, in one line, and not in the middle of a
+    migration (or through the reconnecting path, which would call it a lost connection)."""
+    from applytry.db.database import open_database
+
+    target = open_database(settings.database_url, settings.db_lock_timeout_s)
+    with _unreachable_as_one_line(settings):
+        target.connect()
+    target.close()
+
+
+@contextlib.contextmanager
+def _unreachable_as_one_line(settings: Settings) -> Iterator[None]:
+    """Turns a database that cannot be opened into DatabaseUnreachable, a message that names
+    the variable and where it points, never the password. A database that answers but fails
+    in a way nobody classified (a bug, a corrupt file) keeps its stack trace."""
+    import peewee
+
+    from applytry.db.database import BROKEN, UNREACHABLE, classify
+
+    where = f"the database at {settings.database_where} (APPLYTRY_DATABASE_URL)"
+    try:
+        yield
+    except OSError as exc:  # the SQLite file's folder, its lock file, or the secret beside it
+        what = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+        raise DatabaseUnreachable(f"cannot open {where}: {what}") from None
+    except peewee.PeeweeException as exc:
+        kind = classify(exc)
+        if kind == BROKEN:
+            raise
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        password = urlsplit(settings.database_url).password
+        if password:
+            reason = reason.replace(password, "***")
+        if kind == UNREACHABLE:
+            raise DatabaseUnreachable(f"cannot reach {where}: {reason}") from None
+        raise DatabaseUnreachable(f"cannot use {where} ({kind}): {reason}") from None
 
 
 def _applies_within(settings: Settings) -> str:
@@ -448,7 +495,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"applytry: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level, "stdout" if args.command == "serve" else "stderr")
-    return args.handler(settings, args)
+    try:
+        return args.handler(settings, args)
+    except DatabaseUnreachable as exc:
+        # Not a configuration error (2): the same settings may work once the server is up.
+        print(f"applytry: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

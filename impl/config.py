@@ -11,6 +11,7 @@ import dataclasses
 import email.utils
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -132,7 +133,7 @@ class Settings:
             for field in dataclasses.fields(cls)
             if "APPLYTRY_" + field.name.upper() in environ
         }
-        errors = []
+        unreadable: dict[str, str] = {}
         for name in SECRET_FIELDS:
             variable = f"APPLYTRY_{name.upper()}_FILE"
             if variable not in environ:
@@ -141,31 +142,49 @@ class Settings:
                 raw[name] = Path(environ[variable]).read_text(encoding="utf-8").strip()
             except (OSError, UnicodeDecodeError) as exc:
                 # The message names the file, never its content.
-                errors.append(f"{variable}: cannot read {environ[variable]!r}: {exc}")
-        if errors:
-            raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
-        return cls.parse(raw)
+                unreadable[name] = f"{variable}: cannot read {environ[variable]!r}: {exc}"
+        return cls._build(raw, unreadable)
 
     @classmethod
     def parse(cls, raw: Mapping[str, object]) -> Settings:
-        errors: list[str] = []
+        return cls._build(raw, {})
+
+    @classmethod
+    def _build(cls, raw: Mapping[str, object], bad: dict[str, str]) -> Settings:
+        """Settings from ``raw``, or one ConfigError that names every bad variable: those
+        whose value does not convert (and the unreadable secret files in ``bad``), then
+        the rules that tie several together, checked on every value that converted. A rule
+        that involves a variable already named is left out: the fix of that variable comes
+        first, and a rule about a value the operator did not give would mislead."""
         values: dict[str, object] = {}
         for field in dataclasses.fields(cls):
-            if field.name not in raw:
+            if field.name not in raw or field.name in bad:
                 continue
             convert = _CONVERTERS.get(field.name, _text)
             try:
                 values[field.name] = convert(raw[field.name])
             except (TypeError, ValueError) as exc:
-                errors.append(f"APPLYTRY_{field.name.upper()}={raw[field.name]!r}: {exc}")
+                shown = _shown_value(field.name, raw[field.name])
+                bad[field.name] = f"APPLYTRY_{field.name.upper()}{shown}: {exc}"
+        settings = cls(**values)
+        named = {f"APPLYTRY_{name.upper()}" for name in bad}
+        errors = list(bad.values()) + [
+            problem
+            for problem in settings.problems()
+            if not named & set(re.findall(r"APPLYTRY_[A-Z0-9_]+", problem))
+        ]
         if errors:
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
-        settings = cls(**values)
-        settings.check()
         return settings
 
     def check(self) -> None:
-        """Rules that tie several settings together."""
+        """Raises ConfigError naming every broken rule that ties several settings together."""
+        errors = self.problems()
+        if errors:
+            raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+
+    def problems(self) -> list[str]:
+        """Rules that tie several settings together, each broken one in words."""
         errors = []
         if self.sms_backend == "webhook" and not self.sms_webhook_url:
             errors.append("APPLYTRY_SMS_WEBHOOK_URL is required by the webhook SMS backend")
@@ -200,11 +219,19 @@ class Settings:
                 "APPLYTRY_SECRET is required with a server database: every instance "
                 "must hash codes with the same key"
             )
-        scheme = urlsplit(self.database_url).scheme
-        if scheme not in ("sqlite", "postgresql", "postgres"):
-            errors.append(f"APPLYTRY_DATABASE_URL: scheme {scheme!r} is not sqlite or postgresql")
-        if errors:
-            raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+        return errors
+
+    @property
+    def database_where(self) -> str:
+        """Where the database is, for messages: the SQLite file, or the server's host, port
+        and database name; never the credentials."""
+        if self.sqlite_path is not None:
+            return str(self.sqlite_path)
+        parts = urlsplit(self.database_url)
+        if not parts.hostname:
+            return f"the local socket, database {parts.path.lstrip('/') or '(default)'}"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.hostname}{port}{parts.path}"
 
     def resolve_secret(self) -> bytes:
         """The key of every hash: configured, or generated once beside the SQLite file."""
@@ -233,7 +260,12 @@ def _text(value: object) -> str:
 
 def _number(kind: type, low: float, high: float, unit: str = "") -> Callable[[object], float]:
     def convert(value: object) -> float:
-        number = kind(str(value).strip())
+        try:
+            number = kind(str(value).strip())
+        except ValueError:
+            raise ValueError(
+                "must be a whole number" if kind is int else "must be a number"
+            ) from None
         if not low <= number <= high:
             raise ValueError(f"must be between {_shown(low)} and {_shown(high)}{unit}")
         return number
@@ -249,7 +281,10 @@ def _timeout(high: float) -> Callable[[object], float]:
     """More than nothing, up to ``high`` seconds: a timeout of 0 would end everything at once."""
 
     def convert(value: object) -> float:
-        seconds = float(str(value).strip())
+        try:
+            seconds = float(str(value).strip())
+        except ValueError:
+            raise ValueError("must be a number of seconds") from None
         if not 0 < seconds <= high:
             raise ValueError(f"must be more than 0 and at most {_shown(high)} seconds")
         return seconds
@@ -294,6 +329,35 @@ def _timezone(value: object) -> str:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError("unknown time zone") from exc
     return str(value)
+
+
+def _database_url(value: object) -> str:
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(
+            f"scheme {parts.scheme!r} is not sqlite or postgresql "
+            "(sqlite:///path or postgresql://user:password@host:port/database)"
+        )
+    if parts.scheme == "sqlite" and parts.path in ("", "/"):
+        raise ValueError("names no file: sqlite:///applytry.db, sqlite:////var/lib/applytry.db")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
+    except ValueError:
+        raise ValueError("its port is not a number from 1 to 65535") from None
+    return str(value)
+
+
+def _shown_value(name: str, value: object) -> str:
+    """``=value`` for a message about a bad setting; secrets are not shown, nor a database
+    URL's password."""
+    if name in SECRET_FIELDS:
+        return ""
+    if name == "database_url":
+        parts = urlsplit(str(value))
+        if parts.password is not None:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            value = parts._replace(netloc=netloc).geturl()
+    return f"={str(value)!r}"
 
 
 def _url(value: object) -> str:
@@ -381,6 +445,7 @@ def _secret(value: object) -> str:
 
 
 _CONVERTERS: dict[str, Callable[[object], object]] = {
+    "database_url": _database_url,
     "secret": _secret,
     "sms_backend": _choice(*SMS_BACKENDS),
     "sms_webhook_url": _url,

@@ -137,3 +137,56 @@ def test_an_unreadable_secret_file_is_named_and_its_backend_requirements_listed(
 def test_an_sms_template_must_hold_the_code_and_nothing_unknown(template):
     with pytest.raises(ConfigError, match="APPLYTRY_SMS_TEMPLATE_EN"):
         Settings.from_env({"APPLYTRY_SMS_TEMPLATE_EN": template})
+
+
+@pytest.mark.parametrize(
+    ("environ", "named", "not_named"),
+    [
+        (
+            {"APPLYTRY_DATABASE_URL": "mysql://x", "APPLYTRY_CODE_TTL_S": "abc"},
+            ["APPLYTRY_DATABASE_URL", "APPLYTRY_CODE_TTL_S"],
+            ["APPLYTRY_SECRET"],
+        ),
+        ({"APPLYTRY_DATABASE_URL": "mysql://x"}, ["APPLYTRY_DATABASE_URL"], ["APPLYTRY_SECRET"]),
+        (
+            {"APPLYTRY_SMS_BACKEND": "webhook", "APPLYTRY_RETENTION_DAYS": "0"},
+            ["APPLYTRY_SMS_WEBHOOK_URL", "APPLYTRY_RETENTION_DAYS"],
+            [],
+        ),
+    ],
+)
+def test_start_up_names_every_bad_variable_at_once(tmp_path, environ, named, not_named):
+    for command in (["serve"], ["migrate"], ["access-codes", "list"]):
+        result = run_cli(*command, cwd=tmp_path, **environ)
+
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("applytry: invalid configuration:")
+        for name in named:
+            assert name in result.stderr
+        for name in not_named:
+            assert name not in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+PASSWORD = "hunter2-not-shown"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve"], ["migrate"], ["access-codes", "list"], ["settings", "list"], ["mail", "retry"]],
+)
+@pytest.mark.parametrize("where", ["postgresql", "sqlite"])
+def test_an_unreachable_database_is_one_line_naming_where_and_exit_1(tmp_path, command, where):
+    if where == "postgresql":
+        url, shown = f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/x", "127.0.0.1:1"
+    else:
+        missing = tmp_path / "no" / "such" / "folder" / "applytry.db"
+        url, shown = f"sqlite:///{missing}", str(missing)
+
+    result = run_cli(*command, cwd=tmp_path, APPLYTRY_DATABASE_URL=url, APPLYTRY_SECRET="s" * 16)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("applytry: ") and "APPLYTRY_DATABASE_URL" in line and shown in line
+    everything = result.stdout + result.stderr
+    assert "Traceback" not in everything and PASSWORD not in everything
