@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -26,16 +27,45 @@ REPORTS = Path(os.environ.get("APPLYTRY_REPORTS", ROOT / "reports" / "contract")
 REQUIRE_TOOLCHAINS = os.environ.get("APPLYTRY_REQUIRE_TOOLCHAINS") == "1"
 
 
+# The Debian package that brings each command of the toolchains (.ci/run installs them all).
+DEBIAN_PACKAGES = {
+    "chromium": "chromium",
+    "go": "golang-go",
+    "java": "openjdk-17-jdk-headless",
+    "javac": "openjdk-17-jdk-headless",
+    "node": "nodejs",
+    "npm": "npm",
+}
+
+
+def missing_toolchain(what: list[str], packages: list[str]) -> NoReturn:
+    """Skips the test (fails it under CI), naming what is missing and the apt-get line that
+    brings it, so that whoever reads the skip can install it."""
+    reason = f"needs {', '.join(what)}: apt-get install {' '.join(dict.fromkeys(packages))}"
+    if REQUIRE_TOOLCHAINS:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def require(*commands: str) -> dict[str, str]:
     """The full paths of ``commands``; skips the test (fails it under CI) if one is missing."""
     found = {command: shutil.which(command) for command in commands}
     missing = [command for command, path in found.items() if path is None]
     if missing:
-        reason = f"needs {', '.join(missing)} on PATH (installed by .ci/run)"
-        if REQUIRE_TOOLCHAINS:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing_toolchain(
+            [f"{command} on PATH" for command in missing],
+            [DEBIAN_PACKAGES[command] for command in missing],
+        )
     return found
+
+
+def require_files(files: dict[Path, str]) -> list[Path]:
+    """``files`` (each with the Debian package that installs it) when they all exist; else
+    skips the test (fails it under CI), as :func:`require` does."""
+    missing = {path: package for path, package in files.items() if not path.exists()}
+    if missing:
+        missing_toolchain([str(path) for path in missing], list(missing.values()))
+    return list(files)
 
 
 def run(command: list[str], *, cwd: Path, timeout_s: float, env: dict | None = None) -> str:

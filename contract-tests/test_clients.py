@@ -10,6 +10,7 @@ defaults trip the service, the service is what gets fixed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -18,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_PATH, HERE, SPEC, require, run
+from conftest import BASE_PATH, HERE, SPEC, require, require_files, run
 
 CLIENTS = HERE / "clients"
 BIN = Path(sys.executable).parent
 GENERATOR = str(BIN / "openapi-generator-cli")
+# Where Debian installs Java libraries; another folder for another distribution's.
+JAVA_LIBRARIES = Path(os.environ.get("APPLYTRY_JAVA_LIBRARIES", "/usr/share/java"))
 DEBIAN_JARS = {
     "jakarta-annotation-api.jar": "libjakarta-annotation-api-java",
     "httpmime.jar": "libhttpmime-java",
@@ -91,6 +94,11 @@ def go_client(work: Path, _node_tools: Path) -> list[str]:
 
 def java_client(work: Path, _node_tools: Path) -> list[str]:
     tools = require("java", "javac")
+    # The client needs Jackson 2.16 or newer with its java.time module; Debian ships 2.14
+    # without that module, so Jackson comes from the generator's own jar, which bundles it.
+    # The form-encoded operations (the gateways' receipts) need Apache httpmime and httpcore.
+    # Looked for before the client is generated, which takes a while.
+    debian = require_files({JAVA_LIBRARIES / jar: package for jar, package in DEBIAN_JARS.items()})
     packages = "com.applytry.client"
     openapi_generator(
         work,
@@ -101,13 +109,6 @@ def java_client(work: Path, _node_tools: Path) -> list[str]:
         f"invokerPackage={packages},apiPackage={packages}.api,modelPackage={packages}.model,"
         "openApiNullable=false,useJakartaEe=true,hideGenerationTimestamp=true",
     )
-    # The client needs Jackson 2.16 or newer with its java.time module; Debian ships 2.14
-    # without that module, so Jackson comes from the generator's own jar, which bundles it.
-    # The form-encoded operations (the gateways' receipts) need Apache httpmime and httpcore.
-    debian = [Path("/usr/share/java") / jar for jar in DEBIAN_JARS]
-    missing = [str(jar) for jar in debian if not jar.exists()]
-    if missing:
-        pytest.fail(f"missing {missing}; Debian: {' '.join(DEBIAN_JARS.values())}")
     classpath = ":".join(["classes", _bundled_jar(), *map(str, debian)])
     sources = [str(path) for path in (work / "client").rglob("*.java")]
     sources.append(str(CLIENTS / "java" / "Scenario.java"))

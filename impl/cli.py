@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import datetime
 import getpass
+import importlib.metadata
 import logging
 import os
 import shutil
@@ -212,11 +213,13 @@ def _when(seconds: float | None) -> str:
 def import_access_codes(settings: Settings, args: argparse.Namespace) -> int:
     from applytry import accesscodes
 
-    path = Path(args.file)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        if args.file == "-":  # a pipe: nothing is left behind in the folder it ran in
+            lines = sys.stdin.buffer.read().decode("utf-8").splitlines()
+        else:
+            lines = Path(args.file).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        print(f"applytry: cannot read {path}: {exc}", file=sys.stderr)
+        print(f"applytry: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
     codes, errors = accesscodes.parse(lines)
     if errors:
@@ -399,27 +402,64 @@ def setting_history(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+DESCRIPTION = """\
+SMS-verified one-click trial sign-up, on the wire of Huawei Cloud CEC's applyTry interfaces.
+`applytry serve` runs the HTTP service; the other commands are the operators' tools, run on
+any host that reaches the service's database. Every command reads its configuration from the
+APPLYTRY_* environment variables (README, "Configuration"); a bad one stops it with exit 2, a
+database that cannot be reached with exit 1."""
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("applytry")
+    except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
+def _command(group, name: str, text: str) -> argparse.ArgumentParser:
+    """A command whose line in its group's list and whose own --help say the same."""
+    return group.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".")
+
+
+def _group(parser: argparse.ArgumentParser, dest: str = "action"):
+    return parser.add_subparsers(dest=dest, required=True, metavar=dest.upper())
+
+
 def parser() -> argparse.ArgumentParser:
     from applytry.jobs import MAIL, PROVISION
     from applytry.thresholds import TUNABLE
 
-    root = argparse.ArgumentParser(prog="applytry", description=__doc__)
-    commands = root.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("serve", help="run the HTTP service")
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=8080)
-    run.add_argument("--workers", type=int, default=1)
-    run.set_defaults(handler=serve)
-    commands.add_parser("migrate", help="apply pending schema migrations").set_defaults(
-        handler=migrate
+    root = argparse.ArgumentParser(
+        prog="applytry",
+        description=DESCRIPTION,
+        epilog="`applytry COMMAND --help` tells a command's arguments.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    root.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = _group(root, "command")
+    run = _command(commands, "serve", "run the HTTP service (migrates the database first)")
+    run.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)"
+    )
+    run.add_argument(
+        "--port", type=int, default=8080, help="the TCP port to listen on (default: 8080)"
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes, about two per core; all share the database (default: 1)",
+    )
+    run.set_defaults(handler=serve)
+    _command(commands, "migrate", "apply pending schema migrations").set_defaults(handler=migrate)
 
-    pool = commands.add_parser("access-codes", help="the pool of trial access codes")
-    pool_commands = pool.add_subparsers(dest="action", required=True)
-    load = pool_commands.add_parser("import", help="add the codes of FILE, one a line")
-    load.add_argument("file")
+    pool = _command(commands, "access-codes", "the pool of trial access codes")
+    pool_commands = _group(pool)
+    load = _command(pool_commands, "import", "add the codes of FILE, one a line, all or none")
+    load.add_argument("file", help="one code a line, # starts a comment; - reads standard input")
     load.set_defaults(handler=import_access_codes)
-    show = pool_commands.add_parser("list", help="every code and the tenant holding it")
+    show = _command(pool_commands, "list", "every code and the tenant holding it")
     show.add_argument("--free", action="store_true", help="only the codes still free")
     show.set_defaults(handler=list_access_codes)
 
@@ -427,62 +467,67 @@ def parser() -> argparse.ArgumentParser:
         (MAIL, "mail", "account mails"),
         (PROVISION, "provisioning", "provisioning hook calls"),
     ):
-        group = commands.add_parser(name, help=f"{what} that failed")
-        retry = group.add_subparsers(dest="action", required=True).add_parser(
-            "retry", help=f"send the {what} that are due again"
-        )
+        group = _command(commands, name, f"{what} that failed")
+        retry = _command(_group(group), "retry", f"send the {what} that are due again")
         retry.set_defaults(handler=retry_jobs, kind=kind)
 
-    lists = commands.add_parser("rules", help="allow and deny lists of numbers, ranges, countries")
-    list_commands = lists.add_subparsers(dest="action", required=True)
+    lists = _command(commands, "rules", "allow and deny lists of numbers, ranges, countries")
+    list_commands = _group(lists)
     for action, what in (("add", "add an entry"), ("remove", "remove an entry")):
-        entry = list_commands.add_parser(action, help=what)
-        entry.add_argument("kind", choices=("allow", "deny"))
+        entry = _command(list_commands, action, what)
+        entry.add_argument(
+            "kind", choices=("allow", "deny"), help="allow (no range caps) or deny (no SMS)"
+        )
         entry.add_argument("target", help="+8613800138000, +86170 (a range) or CN")
-        entry.add_argument("--by", default=getpass.getuser(), help="who adds it (kept)")
+        entry.add_argument(
+            "--by", default=getpass.getuser(), metavar="WHO", help="who adds it (kept)"
+        )
         entry.set_defaults(handler=change_rules)
-    list_commands.add_parser("list", help="every entry").set_defaults(handler=list_rules)
+    _command(list_commands, "list", "every entry").set_defaults(handler=list_rules)
 
-    cleanup = commands.add_parser("purge", help="remove verification data past its retention")
+    cleanup = _command(commands, "purge", "remove verification data past its retention")
     cleanup.add_argument("--retention-days", type=int, help="instead of APPLYTRY_RETENTION_DAYS")
     cleanup.set_defaults(handler=run_purge)
-    numbers = commands.add_parser("stats", help="one day in numbers")
+    numbers = _command(commands, "stats", "one day in numbers")
     numbers.add_argument("--day", help="YYYY-MM-DD in APPLYTRY_TIMEZONE; today by default")
     numbers.add_argument("--json", action="store_true", help="one JSON object")
     numbers.set_defaults(handler=show_stats)
 
-    api_keys = commands.add_parser("keys", help="callers' API keys (X-APP-Key)")
-    key_commands = api_keys.add_subparsers(dest="action", required=True)
-    make = key_commands.add_parser("add", help="make a key; from then on every call needs one")
+    api_keys = _command(commands, "keys", "callers' API keys (X-APP-Key)")
+    key_commands = _group(api_keys)
+    make = _command(key_commands, "add", "make a key; from then on every call needs one")
     make.add_argument("name", help="whose key it is, e.g. the website")
-    make.add_argument("--by", default=getpass.getuser(), help="who makes it (kept)")
+    make.add_argument("--by", default=getpass.getuser(), metavar="WHO", help="who makes it (kept)")
     make.set_defaults(handler=manage_keys)
-    end = key_commands.add_parser("revoke", help="stop a key working")
+    end = _command(key_commands, "revoke", "stop a key working")
     end.add_argument("id", help="the id `keys list` shows")
     end.set_defaults(handler=manage_keys)
-    key_commands.add_parser("list", help="every key, live or revoked").set_defaults(
-        handler=manage_keys
-    )
+    _command(key_commands, "list", "every key, live or revoked").set_defaults(handler=manage_keys)
 
-    tune = commands.add_parser("settings", help="thresholds changed at run time")
-    tune_commands = tune.add_subparsers(dest="action", required=True)
-    tune_commands.add_parser("list", help="every threshold and its source").set_defaults(
+    tune = _command(commands, "settings", "thresholds changed at run time")
+    tune_commands = _group(tune)
+    _command(tune_commands, "list", "every threshold and its source").set_defaults(
         handler=list_settings
     )
-    tune_commands.add_parser("history", help="who changed what, when").set_defaults(
+    _command(tune_commands, "history", "who changed what, when").set_defaults(
         handler=setting_history
     )
-    get = tune_commands.add_parser("get", help="one threshold's value now")
-    get.add_argument("name", choices=TUNABLE)
+    threshold = {"choices": TUNABLE, "metavar": "NAME", "help": ", ".join(TUNABLE)}
+    get = _command(tune_commands, "get", "one threshold's value now")
+    get.add_argument("name", **threshold)
     get.set_defaults(handler=get_setting)
-    put = tune_commands.add_parser("set", help="store a value for every instance")
-    put.add_argument("name", choices=TUNABLE)
-    put.add_argument("value")
-    put.add_argument("--by", default=getpass.getuser(), help="who changes it (audited)")
+    put = _command(tune_commands, "set", "store a value for every instance")
+    put.add_argument("name", **threshold)
+    put.add_argument("value", help="checked by the same rules as the environment's value")
+    put.add_argument(
+        "--by", default=getpass.getuser(), metavar="WHO", help="who changes it (audited)"
+    )
     put.set_defaults(handler=set_setting)
-    drop = tune_commands.add_parser("unset", help="back to the environment's default")
-    drop.add_argument("name", choices=TUNABLE)
-    drop.add_argument("--by", default=getpass.getuser(), help="who changes it (audited)")
+    drop = _command(tune_commands, "unset", "back to the environment's default")
+    drop.add_argument("name", **threshold)
+    drop.add_argument(
+        "--by", default=getpass.getuser(), metavar="WHO", help="who changes it (audited)"
+    )
     drop.set_defaults(handler=set_setting, value=None)
     return root
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
+import os
+import subprocess
+import sys
 import time
 
 import httpx
 import pytest
 
 from applytry.db.models import AccessCode, Job, SettingChange, Tenant
-from conftest import GENERATE, apply_tenant, generate, load_access_codes
+from conftest import GENERATE, SECRET, apply_tenant, generate, load_access_codes, run_cli
 
 PHONE, E164 = "13800138000", "+8613800138000"
 
@@ -122,3 +127,65 @@ def test_mail_retry_exits_1_while_a_mail_still_fails(cli, client_for, outbox, tm
     assert result.returncode == 1
     assert "mail: 0 done, 1 failed, 1 pending" in result.stdout
     assert "last error: outbox" in result.stdout
+
+
+def _actions(parser, path=("applytry",)):
+    """Every option and argument of every command, with the command's words."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield (*path, name), "(the command itself)", helps.get(name)
+                yield from _actions(sub, (*path, name))
+        elif not isinstance(action, argparse._HelpAction):
+            yield path, "/".join(action.option_strings) or action.dest, action.help
+
+
+def test_every_command_option_and_argument_has_help():
+    from applytry.cli import parser
+
+    missing = [f"{' '.join(path)} {name}" for path, name, text in _actions(parser()) if not text]
+    assert missing == []
+
+
+def test_serve_help_describes_its_options(tmp_path):
+    result = run_cli("serve", "--help", cwd=tmp_path)
+
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "--host HOST the address to listen on" in text
+    assert "--port PORT the TCP port to listen on" in text
+    assert "--workers WORKERS worker processes" in text
+
+
+def test_the_top_level_help_is_plain_text_and_lists_every_command(tmp_path):
+    result = run_cli("--help", cwd=tmp_path)
+
+    assert result.returncode == 0
+    assert "``" not in result.stdout and ":func:" not in result.stdout
+    for command in ("serve", "migrate", "access-codes", "settings", "--version"):
+        assert command in result.stdout
+
+
+def test_version_is_the_installed_one(tmp_path):
+    result = run_cli("--version", cwd=tmp_path)
+
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"applytry {importlib.metadata.version('applytry')}"
+
+
+def test_access_codes_are_imported_from_standard_input(cli, database_url, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "applytry.cli", "access-codes", "import", "-"],
+        input="# from a pipe\n95555001\n95555002\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "APPLYTRY_DATABASE_URL": database_url, "APPLYTRY_SECRET": SECRET},
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "imported 2 access codes; 0 were already there" in result.stdout
+    assert cli("access-codes", "list").stdout.splitlines() == ["95555001\tfree", "95555002\tfree"]
+    assert not (tmp_path / "-").exists()
