@@ -114,8 +114,9 @@ def _metrics_folder(workers: int) -> Iterator[None]:
     before they import prometheus_client, and removed when serve returns. One per run, not one
     fixed folder: two services on one host would share a fixed one, and each start would
     wipe the other's counters. One worker keeps its metrics in its own memory: this process
-    has long imported prometheus_client (the logging set-up does), too late to point it
-    elsewhere. A folder the operator names is used as it is, emptied at start, and kept."""
+    has long imported prometheus_client (the command line and the logging set-up import
+    applytry.metrics), too late to point it elsewhere. A folder the operator names is used as
+    it is, emptied at start, and kept."""
     chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if chosen:
         # A restart must not add up the last run's counters.
@@ -476,7 +477,9 @@ def parser() -> argparse.ArgumentParser:
     for action, what in (("add", "add an entry"), ("remove", "remove an entry")):
         entry = _command(list_commands, action, what)
         entry.add_argument(
-            "kind", choices=("allow", "deny"), help="allow (no range caps) or deny (no SMS)"
+            "kind",
+            choices=("allow", "deny"),
+            help="allow (skips the range caps and the breaker) or deny (no SMS)",
         )
         entry.add_argument("target", help="+8613800138000, +86170 (a range) or CN")
         entry.add_argument(
