@@ -95,7 +95,7 @@ RULE_MEDIA_TYPES = (
 )
 RULE_STRICT_JSON = (
     "rule 2: JSON must be RFC 8259 (no NaN, Infinity, numbers that overflow to it, number "
-    "literals over 100 characters or duplicate keys), else 400"
+    "literals over 100 characters, duplicate keys or lone surrogates), else 400"
 )
 RULE_NO_REDIRECTS = "rule 3: a trailing slash or an unknown path is a 404 problem, no redirect"
 RULES = (RULE_MEDIA_TYPES, RULE_STRICT_JSON, RULE_NO_REDIRECTS)
@@ -298,7 +298,19 @@ def strict_json_violation(body: bytes) -> str | None:
         )
     except (ValueError, RecursionError):
         return None  # not JSON at all: both answer Python's parse error
+    if not found and not _unicode_throughout(json.loads(text)):
+        found.append("a lone surrogate escape")
     return found[0] if found else None
+
+
+def _unicode_throughout(value) -> bool:
+    if isinstance(value, str):
+        return not any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, dict):
+        return all(map(_unicode_throughout, [*value.keys(), *value.values()]))
+    if isinstance(value, list):
+        return all(map(_unicode_throughout, value))
+    return True
 
 
 def _parameters_valid(request: Request) -> bool:

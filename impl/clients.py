@@ -9,6 +9,7 @@ client itself is never believed, so forging one evades no limit.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -19,9 +20,18 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(value.strip(), strict=False) for value in values)
 
 
+# A hop as proxies write it: an address, or with a port (``203.0.113.5:4711``,
+# ``[2001:db8::1]:4711``), as Azure's and some other load balancers do.
+_WITH_PORT = re.compile(r"\[(?P<v6>[^\]]+)\](?::\d+)?|(?P<v4>[\d.]+):\d+")
+
+
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip()
+    with_port = _WITH_PORT.fullmatch(text)
+    if with_port:
+        text = with_port["v6"] or with_port["v4"]
     try:
-        return ipaddress.ip_address(text.strip().strip("[]"))
+        return ipaddress.ip_address(text)
     except ValueError:
         return None
 

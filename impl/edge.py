@@ -7,14 +7,20 @@
   the client had begun a request and no response has. Without this, a client that never
   finishes a request holds a connection, and a file descriptor, for as long as it likes.
   Between requests uvicorn's own keep-alive timer (5 s) closes an idle connection, as before.
+  A client that stops reading the answers it asked for (pipelined requests, a tiny receive
+  window) is reset once its answer has waited as long: a close would wait for it to read.
 - **Room.** A worker holds at most ``APPLYTRY_MAX_CONNECTIONS`` connections. One more, and the
-  connection that has waited longest for a complete request is closed, not the new one: a
-  flood of slow connections then only displaces itself, while an ordinary request, whole in
-  milliseconds, still gets in.
+  connection that has waited longest for a complete request is closed, not the new one (or,
+  failing that, the one whose client has longest left its answers unread): a flood of slow
+  connections then only displaces itself, while an ordinary request, whole in milliseconds,
+  still gets in.
 - **Framing.** A request that two parsers could frame differently is refused with 400 and the
   connection closed (RFC 9112 sections 2.2, 3.2, 5.2 and 6.1), besides everything h11 refuses
-  itself: behind a proxy that read it otherwise, what the proxy took for a body would be a
-  second request here, one the proxy never checked (request smuggling).
+  itself, in a request's head and in a chunked body's size lines and trailers, and any version
+  but HTTP/1.1 and 1.0: behind a proxy that read it otherwise, what the proxy took for a body
+  would be a second request here, one the proxy never checked (request smuggling).
+- **No upgrade.** An offer to switch to WebSocket or h2c is an ordinary request: the
+  WebSocket protocol would take the connection out of reach of all of the above.
 - **Replies.** The 400s and 408s written here are problems (RFC 9457) like the app's.
 
 No forwarding header is looked at here; ``applytry.clients`` decides whom to believe.
@@ -32,6 +38,7 @@ from collections.abc import Callable
 
 import h11
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+from h11._readers import ChunkedReader
 from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 from applytry import messages, problems
@@ -63,12 +70,69 @@ def _head_fault(received: bytes) -> str | None:
             # h11 goes by Transfer-Encoding; a proxy going by Content-Length would pass the
             # rest of the body on as the next request.
             return "Content-Length and Transfer-Encoding must not come together"
-        request_line = head[: head.index(b"\r\n")]
-        if request_line.endswith(b" http/1.0"):
+        if head.startswith(_HTTP_1_0, head.index(b"\r\n") - len(_HTTP_1_0)):
             return "Transfer-Encoding is not part of HTTP/1.0"
     if head.count(b"\nhost:") > 1:
         return "a request has one Host"
+    request_line = head[: head.index(b"\r\n")]
+    if not request_line.endswith((_HTTP_1_1, _HTTP_1_0)):
+        # h11 takes any HTTP/x.y for 1.1 (HTTP/2.0 without a Host, HTTP/0.9): a proxy may not.
+        return "only HTTP/1.1 and HTTP/1.0 are spoken here"
     return None
+
+
+_HTTP_1_1, _HTTP_1_0 = b" http/1.1", b" http/1.0"
+# RFC 9112 section 7.1: a chunk-size in hex, extensions after a ";", then CRLF: no white space
+# before the CRLF and no bare CR in an extension, which h11 lets pass and a proxy may read
+# otherwise.
+_CHUNK_SIZE_LINE = re.compile(rb"(?P<size>[0-9A-Fa-f]{1,16})(;[^\r\n]*)?\r\n")
+
+
+def _trailer_fault(section: bytes) -> str | None:
+    """What h11 would let pass in a chunked body's trailer section (what follows the last
+    chunk's size line); None when nothing, or while it is not whole."""
+    end = _END_OF_HEAD.search(b"\r\n" + section)
+    if end is None:
+        return None
+    lines = section[: end.end() - 2]
+    if lines.count(b"\n") != lines.count(b"\r\n") or lines.count(b"\r") != lines.count(b"\n"):
+        return "every line of a chunked body must end with CRLF"
+    if b"\n " in b"\n" + lines or b"\n\t" in b"\n" + lines:
+        return "trailer lines must not be folded"
+    return None
+
+
+class _StrictChunkedReader:
+    """h11's reader of a chunked body, which also refuses what h11 lets pass in it: white
+    space or a bare CR in a chunk-size line, trailer lines not ended by CRLF or folded. Where
+    the body ends must be beyond doubt, or a proxy could see a second request in it."""
+
+    def __init__(self, reader: ChunkedReader, refuse: Callable[[str], None]):
+        self._reader = reader
+        self._refuse = refuse
+
+    def __call__(self, buf):
+        reader = self._reader
+        if reader._reading_trailer:
+            self._check(_trailer_fault(bytes(buf)))
+        elif reader._bytes_in_chunk == 0 and not reader._bytes_to_discard:
+            received = bytes(buf)
+            line_end = received.find(b"\n") + 1
+            if line_end:
+                line = _CHUNK_SIZE_LINE.fullmatch(received, 0, line_end)
+                if line is None:
+                    self._refuse("a chunk-size line is not as RFC 9112 writes it")
+                if int(line["size"], 16) == 0:
+                    # h11 reads the trailers in the same call: check them first.
+                    self._check(_trailer_fault(received[line_end:]))
+        return reader(buf)
+
+    def _check(self, fault: str | None) -> None:
+        if fault:
+            self._refuse(fault)
+
+    def read_eof(self):
+        return self._reader.read_eof()
 
 
 class _StrictConnection(h11.Connection):
@@ -85,18 +149,25 @@ class _StrictConnection(h11.Connection):
             # The next request's head is at the start of what h11 has not parsed yet.
             fault = _head_fault(self.trailing_data[0])
             if fault:
-                self.fault = fault
-                # uvicorn answers h11's own refusals through send_400_response; this too.
-                raise h11.RemoteProtocolError(fault, error_status_hint=400)
+                self.refuse(fault)
         event = super().next_event()
+        if type(event) is h11.Request and isinstance(self._reader, ChunkedReader):
+            self._reader = _StrictChunkedReader(self._reader, self.refuse)
         if type(event) is not h11.Data:  # a piece of body changes nothing
             self.after_event()
         return event
+
+    def refuse(self, fault: str) -> None:
+        self.fault = fault
+        # uvicorn answers h11's own refusals through send_400_response; this too.
+        raise h11.RemoteProtocolError(fault, error_status_hint=400)
 
 
 # This worker's connections that owe a complete request, the longest waiting first: the next
 # to close when the worker is full. A worker runs one event loop, so one line a process.
 _WAITING: collections.OrderedDict[EdgeProtocol, None] = collections.OrderedDict()
+# Those whose client reads none of the answers it asked for, the longest stalled first.
+_STALLED: collections.OrderedDict[EdgeProtocol, None] = collections.OrderedDict()
 
 
 @functools.cache
@@ -119,26 +190,61 @@ class EdgeProtocol(H11Protocol):
         self.request_timeout_s = settings.request_timeout_s
         self.max_connections = settings.max_connections
         self.deadline: asyncio.TimerHandle | None = None
+        self.write_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
-            if not _WAITING:
+            if _WAITING:
+                oldest, _ = _WAITING.popitem(last=False)
+                oldest._give_up("the server was full, and this connection had waited longest")
+            elif _STALLED:
+                stalled, _ = _STALLED.popitem(last=False)
+                stalled._abandon("the server was full")
+            else:
                 # Every connection has a request in hand: nothing to make room with.
                 log.warning("refused a connection: %d open", len(self.connections))
                 transport.close()
                 return
-            oldest, _ = _WAITING.popitem(last=False)
-            oldest._give_up("the server was full, and this connection had waited longest")
         self._track()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
+        self._stop_stalling()
         super().connection_lost(exc)
 
-    def handle_websocket_upgrade(self, event: h11.Request) -> None:
-        self._stop_waiting()  # the connection is the WebSocket protocol's from here on
-        super().handle_websocket_upgrade(event)
+    def _should_upgrade(self) -> bool:
+        # No WebSocket here: uvicorn would hand the connection to a protocol that answers in
+        # plain text and that no deadline or bound of this module covers. An upgrade offer
+        # (WebSocket, h2c) is an ordinary request, answered by the app.
+        return False
+
+    def pause_writing(self) -> None:
+        """The client does not read what it asked for (pipelined requests it never reads the
+        answers to): it holds the connection as surely as one that never sends, so it gets
+        the same deadline, and is the first to go when the worker is full."""
+        super().pause_writing()
+        _STALLED[self] = None
+        self.write_deadline = self.loop.call_later(
+            self.request_timeout_s, self._abandon, f"no answer read in {self.request_timeout_s:g} s"
+        )
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._stop_stalling()
+
+    def _abandon(self, why: str) -> None:
+        """Resets a connection whose client reads none of its answers: a close would wait for
+        the client to read them first."""
+        self._stop_stalling()
+        log.info("reset a connection whose client reads none of its answers: %s", why)
+        self.transport.abort()
+
+    def _stop_stalling(self) -> None:
+        _STALLED.pop(self, None)
+        if self.write_deadline is not None:
+            self.write_deadline.cancel()
+            self.write_deadline = None
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's answers in text/plain and may write after a response has begun.

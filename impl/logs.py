@@ -6,11 +6,14 @@ in a message or a field that looks like a full phone number or an email address.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.config
 import re
 import time
+
+import phonenumbers
 
 # A run of at least nine digits, optionally led by + and split by spaces or dashes.
 _PHONE_LIKE = re.compile(r"\+?\d(?:[ \-]?\d){8,}")
@@ -41,9 +44,15 @@ def mask_text(text: str) -> str:
     return _PHONE_LIKE.sub(_mask, _EMAIL_LIKE.sub(_mask_email, text))
 
 
-def is_phone_like(text: str) -> bool:
-    """Whether the whole of ``text`` could be a phone number."""
-    return _PHONE_LIKE.fullmatch(text) is not None
+def names_a_phone(text: str) -> bool:
+    """Whether ``text`` holds a valid phone number: of mainland China (the default region),
+    or any in international form. Stricter than the masking's digit runs, so that ids such as
+    ``req-123456789-abc`` or ``1732999999999-7f3a`` (a time in milliseconds) are no phone."""
+    for run in _PHONE_LIKE.findall(text):
+        with contextlib.suppress(phonenumbers.NumberParseException):
+            if phonenumbers.is_valid_number(phonenumbers.parse(run, "CN")):
+                return True
+    return False
 
 
 class JsonFormatter(logging.Formatter):
@@ -87,6 +96,9 @@ def config(level: str, stream: str = "stdout") -> dict:
             # SQL statements carry account data in their parameters (a tenant's phone and
             # email): never logged, whatever the level.
             "peewee": {"level": "INFO"},
+            # connexion logs each validation error with the value that failed, which may be
+            # a verification code or a phone; the caller gets the same words in its 400.
+            "connexion": {"level": "WARNING"},
             "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
             # applytry.requestlog writes one line a request, with its id and operation.

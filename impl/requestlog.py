@@ -1,7 +1,7 @@
 """One place that sees every request: its id, its access log line and its metrics.
 
 The id comes from ``X-Request-ID`` when the caller (or a proxy) sent a sane one (at most 64
-letters, digits and ``._:-``, and not itself a phone number), else it is made here. It is
+letters, digits and ``._:-``, holding no phone number), else it is made here. It is
 echoed in the reply and attached, unmasked, to every log line written while the request is
 handled (:class:`RequestIdFilter`), so one id finds all of a request's lines.
 """
@@ -43,7 +43,7 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
-        sane = _SANE.fullmatch(given) and not logs.is_phone_like(given)
+        sane = _SANE.fullmatch(given) and not logs.names_a_phone(given)
         request_id = given if sane else uuid.uuid4().hex
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()

@@ -40,6 +40,8 @@ def media_type(header: str) -> tuple[str, dict[str, str]]:
         if parameter is None or parameter.end() == position:
             raise ValueError(header)
         name, value = parameter.groups()
+        if name is not None and name.lower() in parameters:
+            raise ValueError(header)  # two charsets: which one counts is a parser's guess
         if name is not None:
             if value.startswith('"'):
                 value = re.sub(r"\\(.)", r"\1", value[1:-1])
@@ -115,6 +117,29 @@ def parse_json(text: str):
             detail="Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"
         )
     try:
-        return _DECODER.decode(text)
+        body = _DECODER.decode(text)
     except json.JSONDecodeError as error:
         raise BadRequestProblem(detail=str(error)) from None
+    if _SURROGATE_ESCAPE.search(text) and not _is_unicode(body):
+        # "\ud800" alone decodes to a string that is no Unicode text, which nothing after
+        # this can encode (RFC 8259 section 8.2 leaves such strings to the parser).
+        raise BadRequestProblem(detail="a string in the body has a lone surrogate escape")
+    return body
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _is_unicode(value) -> bool:
+    """Whether every string in a parsed body, keys included, is Unicode text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_is_unicode(key) and _is_unicode(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(map(_is_unicode, value))
+    return True

@@ -243,6 +243,38 @@ def test_a_peer_that_is_not_a_trusted_proxy_is_not_believed(serve):
     assert thirty_forged_requests(base, "127.0.0.2") == LIMITED
 
 
+def test_a_forged_first_forwarding_line_does_not_hide_the_proxys_last(serve):
+    """A proxy that appends its own X-Forwarded-For line (HAProxy's option forwardfor) after
+    the client's: the lines are one list, and the last hop is the proxy's word."""
+    base = serve(trusted_proxies="127.0.0.1")
+    wait_until(lambda: 60 - time.time() % 60 > 10, "a minute with 10 s left", bound_s=11)
+    statuses = []
+    for n in range(30):
+        with Raw(base) as client:
+            client.send(
+                generate(phone(n), {"X-Forwarded-For": f"10.8.0.{n}"}).replace(
+                    b"\r\n\r\n", b"\r\nX-Forwarded-For: 198.51.100.7\r\n\r\n", 1
+                )
+            )
+            statuses.append(client.reply().status)
+    assert statuses == LIMITED
+
+
+def test_a_hop_written_with_a_port_is_its_address(serve):
+    base = serve(trusted_proxies="127.0.0.1", ip_per_minute=2)
+    wait_until(lambda: 60 - time.time() % 60 > 10, "a minute with 10 s left", bound_s=11)
+    statuses = []
+    for n, hop in enumerate(["203.0.113.50:1111", "203.0.113.50:2222", "[2001:db8::1]:80"]):
+        with Raw(base) as client:
+            client.send(generate(phone(n), {"X-Forwarded-For": hop}))
+            statuses.append(client.reply().status)
+    with Raw(base) as client:
+        client.send(generate(phone(9), {"X-Forwarded-For": "203.0.113.50:3333"}))
+        statuses.append(client.reply().status)
+    # Two from one address, one from another, then the first address's third: refused.
+    assert statuses == [200, 200, 200, 429]
+
+
 # --- framing ------------------------------------------------------------------------------
 
 # A second request hidden in the first one's body: whoever answers it has been smuggled to.
@@ -292,6 +324,22 @@ AMBIGUOUS = {
     "two-hosts": post("Host: elsewhere.example", "Content-Length: 0", body=SMUGGLED),
     "no-host": f"{START}\r\nContent-Length: 0\r\n\r\n".encode() + SMUGGLED,
     "a-chunk-size-ended-by-lf": post("Transfer-Encoding: chunked", body=b"0\n\r\n" + SMUGGLED),
+    "trailers-ended-by-lf": post("Transfer-Encoding: chunked", body=b"0\r\n\n" + SMUGGLED),
+    "a-folded-trailer": post(
+        "Transfer-Encoding: chunked", body=b"0\r\nX-T: 1\n folded\r\n\r\n" + SMUGGLED
+    ),
+    "a-bare-lf-in-trailers": post(
+        "Transfer-Encoding: chunked", body=b"0\r\nX-T: 1\nX-U: 2\r\n\r\n" + SMUGGLED
+    ),
+    "white-space-after-a-chunk-size": post(
+        "Transfer-Encoding: chunked", body=b"1 \r\nA\r\n0\r\n\r\n" + SMUGGLED
+    ),
+    "a-bare-cr-in-a-chunk-extension": post(
+        "Transfer-Encoding: chunked", body=b"1;a\rb\r\nA\r\n0\r\n\r\n" + SMUGGLED
+    ),
+    "http-2.0-without-a-host": f"GET {HEALTHZ} HTTP/2.0\r\n\r\n".encode() + SMUGGLED,
+    "http-1.9": f"GET {HEALTHZ} HTTP/1.9\r\nHost: 127.0.0.1\r\n\r\n".encode() + SMUGGLED,
+    "the-http-2-preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SMUGGLED,
 }
 
 
@@ -308,10 +356,17 @@ def test_ambiguous_framing_is_refused_with_400_and_the_connection_closed(edge, r
 
 def test_well_framed_pipelined_requests_are_both_answered(edge):
     """The control for the test above: a second request on the connection, when the first is
-    framed right, is answered."""
+    framed right, is answered, a chunked body with extensions and trailers included."""
+    chunked = post(
+        "Transfer-Encoding: chunked",
+        "Content-Type: application/json",
+        body=b'5;x=1\r\n{"pho\r\n13\r\nne": "13800131234"}\r\n0\r\nX-T: 1\r\n\r\n',
+    )
     with Raw(edge) as client:
-        client.send(HEALTH_CHECK + HEALTH_CHECK)
-        assert [client.reply().status, client.reply().status] == [200, 200]
+        client.send(HEALTH_CHECK + chunked + HEALTH_CHECK)
+        replies = [client.reply() for _ in range(3)]
+    assert [reply.status for reply in replies] == [200, 200, 200]
+    assert replies[1].json()["retCode"] == "200"
 
 
 def test_an_h2c_upgrade_offer_keeps_its_body(edge):
@@ -450,6 +505,76 @@ def test_a_flood_of_slow_connections_does_not_lock_out_ordinary_requests(serve):
     for data in received[:evicted]:
         [reply] = replies_in(data)
         assert_problem(reply, 408)
+
+
+def test_a_websocket_offer_is_an_ordinary_request_and_cannot_hold_a_connection(edge):
+    """No WebSocket here: an upgrade offer is answered by the app like any request, so it
+    cannot take a connection out of reach of the time limit and the bound."""
+    offer = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    with Raw(edge) as client:
+        client.send(request("GET", HEALTHZ, headers=offer))
+        reply = client.reply()
+    assert reply.status == 200 and reply.json() == {"status": "ok"}
+    with Raw(edge) as client:
+        client.send(generate(phone(77), {"Connection": "Upgrade", "Upgrade": "websocket"}))
+        assert client.reply().json()["retCode"] == "200"
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Reads what has arrived, without waiting: True once the server has closed or reset."""
+    sock.setblocking(False)
+    try:
+        while chunk := sock.recv(1 << 20):
+            del chunk
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def test_clients_that_never_read_their_answers_do_not_lock_out_others(serve, tmp_path):
+    """Pipelined requests whose answers are never read fill the socket's buffers, and the
+    connection waits on the client; such connections get the time limit and make room."""
+    bound = 50
+    base = serve(max_connections=bound, request_timeout_s=TIMEOUT_S)
+    host, port = base.removeprefix("http://").split(":")
+    # Eight copies of the documentation page's script, some 11 MB: more than loopback buffers.
+    script = request("GET", "/apiaccess/rest/ipccprovision/v1/ui/swagger-ui-bundle.js") * 8
+    stalled: list[socket.socket] = []
+    try:
+        for _ in range(bound):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(WAIT_S)
+            sock.connect((host, int(port)))
+            sock.sendall(script)
+            stalled.append(sock)
+
+        def an_ordinary_request_is_answered() -> bool:
+            try:
+                with Raw(base) as client:
+                    client.send(HEALTH_CHECK)
+                    return client.reply().status == 200
+            except OSError:
+                return False
+
+        # Before, the worker stayed full, refusing everyone, for as long as they pleased.
+        wait_until(an_ordinary_request_is_answered, "an ordinary request answered", TIMEOUT_S + 3)
+
+        def reset_by_the_server() -> int:
+            log = (tmp_path / f"server-{port}.log").read_text()
+            return log.count("reset a connection whose client reads none")
+
+        wait_until(lambda: reset_by_the_server() == bound, "each one reset", TIMEOUT_S + 5)
+    finally:
+        for sock in stalled:
+            sock.close()
 
 
 # --- stopping -----------------------------------------------------------------------------

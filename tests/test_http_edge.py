@@ -121,6 +121,7 @@ def test_json_is_accepted_in_every_spelling_rfc_9110_allows(service, content_typ
         ("text/plain", "Invalid Content-type (text/plain)"),
         ("application/", "Invalid Content-type (application/)"),
         ("application/json; charset", "Invalid Content-type"),
+        ("application/json; charset=iso-8859-1; charset=utf-8", "Invalid Content-type"),
         ("application/x-www-form-urlencoded", "Invalid Content-type"),
     ],
 )
@@ -171,6 +172,10 @@ NOT_RFC_8259 = {
     "4,300 digits": (b'{"phone": ' + b"7" * 4300 + b"}", "a number in the body is longer"),
     "5,000 digits": (b'{"phone": "13700130304", "x": -' + b"9" * 5000 + b"}", "a number"),
     "duplicate": (b'{"phone": "1", "phone": "13700130305"}', 'duplicate key "phone"'),
+    "a lone surrogate": (
+        b'{"phone": "13700130306", "companyName": "A\\ud800", "phoneVerifyCode": "12\\udc00"}',
+        "a string in the body has a lone surrogate",
+    ),
 }
 
 
@@ -249,9 +254,12 @@ def test_a_request_id_is_logged_exactly_as_it_is_echoed(service, request_id):
     assert request_id in logged
 
 
-def test_a_request_id_that_is_a_phone_number_is_replaced_and_phones_stay_masked(service):
+@pytest.mark.parametrize("request_id", ["13700130501", "tel:13700130501", "+8613700130501-x"])
+def test_a_request_id_that_holds_a_phone_number_is_replaced_and_phones_stay_masked(
+    service, request_id
+):
     reply = post(
-        service.url, GENERATE, phone_body(501), "application/json", X_Request_ID="13700130501"
+        service.url, GENERATE, phone_body(501), "application/json", X_Request_ID=request_id
     )
     made = reply.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", made)
@@ -333,3 +341,13 @@ def test_every_result_example_in_the_spec_is_what_the_service_sends(path):
             assert value["retMsg"] == messages.ret_message(value["retCode"], "en")
         else:
             assert value["returnMsg"] == messages.return_message(value["returnCode"], "en")
+
+
+def test_a_code_sent_where_the_spec_wants_a_string_never_reaches_the_log(service):
+    """The validator's own words name the value that failed; a code sent as a number must
+    not be written to the log with them."""
+    body = b'{"companyName": "Leak Co", "phone": "13700130800", "phoneVerifyCode": 730298,'
+    reply = post(service.url, APPLY, body + b' "email": "leak@example.com"}', "application/json")
+    assert reply.status == 400
+    assert "730298" in reply.problem["detail"]  # the caller is told, in its own reply
+    assert "730298" not in service.log()

@@ -11,7 +11,8 @@ import dataclasses
 
 from applytry import clients, messages
 
-_WANTED = (b"accept-language", b"x-app-key", b"x-forwarded-for")
+_FORWARDED_FOR = b"x-forwarded-for"
+_WANTED = (b"accept-language", b"x-app-key", _FORWARDED_FOR)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -23,15 +24,19 @@ class Incoming:
 
 def incoming(scope, trusted: tuple[clients.Network, ...]) -> Incoming:
     """Reads an ASGI request scope. A repeated header counts by its first value, as
-    Starlette's ``headers.get`` does."""
+    Starlette's ``headers.get`` does, except ``X-Forwarded-For``: its lines are one list in
+    order (RFC 9110 section 5.3), and a proxy that appends a line of its own (HAProxy's
+    ``option forwardfor``) writes the last hop, which a forged first line must not hide."""
     found: dict[bytes, str] = {}
     for name, value in scope["headers"]:
-        if name in _WANTED and name not in found:
+        if name == _FORWARDED_FOR and name in found:
+            found[name] += "," + value.decode("latin-1")
+        elif name in _WANTED and name not in found:
             found[name] = value.decode("latin-1")
     peer = scope.get("client")
     return Incoming(
         address=clients.client_address(
-            peer[0] if peer else None, found.get(b"x-forwarded-for"), trusted
+            peer[0] if peer else None, found.get(_FORWARDED_FOR), trusted
         ),
         language=messages.negotiate(found.get(b"accept-language")),
         api_key=found.get(b"x-app-key"),
