@@ -7,6 +7,7 @@ a POST whose answer was lost is sent again. Any 2xx is done; anything else is re
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 
@@ -43,16 +44,19 @@ class ProvisioningHook:
     def __init__(self, url: str, key: bytes, timeout_s: float):
         self.url = url
         self.key = key
+        self.timeout_s = timeout_s
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s))
 
     async def __call__(self, job: Job) -> None:
         tenant = Tenant.get_by_id(job.tenant_id)
         body = json.dumps(tenant_event(job, tenant), ensure_ascii=False).encode()
         try:
-            response = await self.client.post(
-                self.url, content=body, headers=signed_headers(self.key, body)
-            )
-        except httpx.HTTPError as exc:
+            # httpx's timeout bounds each phase; this bounds the call, which a stop waits for.
+            async with asyncio.timeout(self.timeout_s):
+                response = await self.client.post(
+                    self.url, content=body, headers=signed_headers(self.key, body)
+                )
+        except (httpx.HTTPError, TimeoutError) as exc:
             raise JobFailed(f"provisioning hook: {type(exc).__name__}") from exc
         if not response.is_success:
             raise JobFailed(f"provisioning hook: HTTP {response.status_code}")

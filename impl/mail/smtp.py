@@ -4,6 +4,7 @@ against the system's CAs (``SSL_CERT_FILE`` names others)."""
 
 from __future__ import annotations
 
+import asyncio
 import email.message
 import email.utils
 
@@ -28,16 +29,19 @@ class SmtpSender:
         message["Message-ID"] = email.utils.make_msgid(domain="applytry")
         message.set_content(mail.text)
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=settings.smtp_password,
-                use_tls=settings.smtp_security == "tls",
-                start_tls=settings.smtp_security == "starttls",
-                timeout=settings.smtp_timeout_s,
-            )
+            # aiosmtplib's timeout bounds each step (connect, each command); this bounds the
+            # whole send, which a stop of the service waits for (applytry.cli).
+            async with asyncio.timeout(settings.smtp_timeout_s):
+                await aiosmtplib.send(
+                    message,
+                    hostname=settings.smtp_host,
+                    port=settings.smtp_port,
+                    username=settings.smtp_username,
+                    password=settings.smtp_password,
+                    use_tls=settings.smtp_security == "tls",
+                    start_tls=settings.smtp_security == "starttls",
+                    timeout=settings.smtp_timeout_s,
+                )
         except (aiosmtplib.SMTPException, OSError) as exc:
             # The exception's text names the server's reply, never the credentials.
             raise MailFailed(f"smtp: {type(exc).__name__}: {exc}"[:250]) from exc
