@@ -14,14 +14,12 @@ import importlib
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import connexion
-import yaml
 from connexion.resolver import Resolver
 from connexion.security import ApiKeySecurityHandler
 
-from applytry import cors, docs, faults, framework, logs, problems
+from applytry import contract, cors, docs, faults, framework, logs, problems
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
 from applytry.db.database import checkpoint_forever
@@ -29,7 +27,7 @@ from applytry.requestlog import RequestLog
 from applytry.services import Services, build_services
 from applytry.storage import prepare_storage
 
-SPEC = Path(__file__).with_name("openapi.yaml")
+SPEC = contract.PATH
 TALLY_FLUSH_S = 1.0  # how far refusal counts may lag (applytry.tally)
 CHECKPOINT_S = 1.0  # how often SQLite's write-ahead log is copied back (db.database)
 
@@ -88,13 +86,13 @@ def create_app(
     if tuned:
         framework.handle_once(app)
     app.add_api(
-        SPEC,
+        contract.document(),
         resolver=BoundResolver(services),
         validate_responses=validate_responses,
         validator_map=framework.validator_map() if tuned else None,
     )
     problems.register(app)
-    docs.publish(app, SPEC)
+    docs.publish(app)
     return app
 
 
@@ -141,7 +139,7 @@ def lifespan(services: Services):
 
 def operation_paths() -> dict[str, str]:
     """Request path -> operationId, from the spec."""
-    document = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    document = contract.document()
     base = document["servers"][0]["url"].rstrip("/")
     return {
         base + path: operation["operationId"]

@@ -11,12 +11,12 @@ under the base path (``.../ui/``), pointed at that document; its assets come fro
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import yaml
 from connexion.options import SwaggerUIOptions
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+
+from applytry import contract
 
 UI_PATH = "/ui/"
 SPEC_URL = "/openapi.json"
@@ -30,9 +30,9 @@ SWAGGER_UI = SwaggerUIOptions(
 class PublishedSpec:
     """The spec as YAML (verbatim, comments and all) and as JSON, read once at start-up."""
 
-    def __init__(self, path: Path):
-        self.yaml_text = path.read_text(encoding="utf-8")
-        document = yaml.safe_load(self.yaml_text)
+    def __init__(self):
+        self.yaml_text = contract.text()
+        document = contract.document()
         self.json_text = json.dumps(document, ensure_ascii=False)
         self.base_path = document["servers"][0]["url"].rstrip("/")
 
@@ -47,8 +47,8 @@ class PublishedSpec:
         return RedirectResponse(root + self.base_path + UI_PATH, status_code=307)
 
 
-def publish(app, spec_path: Path) -> None:
-    spec = PublishedSpec(spec_path)
+def publish(app) -> None:
+    spec = PublishedSpec()
     app.add_url_rule(SPEC_URL, "openapi_json", spec.as_json, methods=["GET"])
     app.add_url_rule("/openapi.yaml", "openapi_yaml", spec.as_yaml, methods=["GET"])
     for path in ("/", "/docs"):
