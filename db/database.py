@@ -244,18 +244,34 @@ def _checkpoint(log_path: str) -> None:
 
 
 def truncate() -> None:
-    """Copies the whole log back and empties it, waiting (up to the busy timeout) for readers
-    to leave the old snapshot; writers queue behind it. Also run at start-up, so that a
-    service stopped with a large log (a full volume) gets its space back first."""
+    """Copies the whole log back and empties it, waiting briefly for readers to leave the old
+    snapshot; writers queue behind it. Also run at start-up, so that a service stopped with a
+    large log (a full volume) gets its space back first."""
     target = database.obj
     queued = isinstance(target, QueuedSqliteDatabase) and target._lock_path is not None
     if queued:
         target._enter()
     try:
-        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        _empty_log(database.execute_sql)
     finally:
         if queued:
             target._leave()
+
+
+# How long emptying the log waits for readers: writers queue behind it meanwhile, and a reader
+# may hold its snapshot for minutes (a backup). The log is tried again soon anyway.
+EMPTY_LOG_WAIT_MS = 50
+
+
+def _empty_log(execute) -> bool:
+    """``wal_checkpoint(TRUNCATE)`` through ``execute``; whether the log was emptied."""
+    timeout = execute("PRAGMA busy_timeout").fetchone()[0]
+    execute(f"PRAGMA busy_timeout = {EMPTY_LOG_WAIT_MS}")
+    try:
+        busy, _frames, _copied = execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        execute(f"PRAGMA busy_timeout = {timeout}")
+    return not busy
 
 
 def forget_connection() -> None:
@@ -268,11 +284,12 @@ def forget_connection() -> None:
 # What a database failure means, for the reply, the log and applytry_database_errors_total:
 # "contention" is busy, try again (005, retried); the others are broken until an operator or
 # time fixes them (003 or a 500 problem, and /readyz not ready).
-CONTENTION, FULL, READ_ONLY, UNREACHABLE, BROKEN = (
+CONTENTION, FULL, READ_ONLY, UNREACHABLE, IO, BROKEN = (
     "contention",
     "full",
     "read-only",
     "unreachable",
+    "io",  # the volume failed a read or write (SQLite's I/O errors; a full one among them)
     "broken",
 )
 # SQLSTATEs: lock_timeout, deadlock and serialization failure; disk full; read-only
@@ -294,6 +311,7 @@ _SQLITE_KINDS = {
     "SQLITE_FULL": FULL,
     "SQLITE_READONLY": READ_ONLY,
     "SQLITE_CANTOPEN": UNREACHABLE,
+    "SQLITE_IOERR": IO,
 }
 
 

@@ -21,7 +21,7 @@ _EMAIL_LIKE = re.compile(r"([^\s@'\"<>(),;:]{1,64})@([A-Za-z0-9.-]+\.[A-Za-z]{2,
 # Fields that are never masked: a request id is an opaque token that must match the reply's
 # X-Request-ID (applytry.requestlog refuses one that is a phone number), and masking the digit
 # runs of ids like req-123456789-abc would break that match.
-UNMASKED = {"request_id"}
+UNMASKED = {"request_id", "message_id", "job_id", "tenant_id"}  # ids of ours, never a phone
 # What every log record carries; anything else is a field the code added.
 RECORD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",

@@ -11,6 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+import peewee
+
+from applytry import faults
+
 T = TypeVar("T")
 
 
@@ -25,8 +29,17 @@ class Refreshed(Generic[T]):
         self._read_at: float | None = None
 
     def get(self) -> T:
+        """The copy, reloaded when it is old. While the database fails, the last copy stays
+        in use and is tried again ``refresh_s`` later: a check that only reads settings must
+        not turn every request into a failure (applyTenant's 003 into a 500) meanwhile.
+        Without any copy yet, the failure is the caller's."""
         now = self.clock()
         if self._read_at is None or now - self._read_at >= self.refresh_s:
-            self._value = self.load()
+            try:
+                self._value = self.load()
+            except peewee.PeeweeException as exc:
+                if self._read_at is None:
+                    raise
+                faults.database_failed(exc, "could not reload settings; the last copy is kept")
             self._read_at = now
         return self._value
