@@ -324,6 +324,10 @@ _ERRNO_KINDS = {
 }
 
 
+# What libpq says, without a SQLSTATE, when it cannot reach the server or lost it.
+_LOST = ("connection", "could not translate host name", "timeout expired")
+
+
 def _driver_error(exc: BaseException) -> BaseException:
     """The driver's own exception behind peewee's: peewee 4 raises its own class from inside
     the driver's ``except``, with the message as its argument and the driver's exception as
@@ -363,6 +367,6 @@ def _kind(exc: BaseException) -> str:
     text = str(exc)
     if "database is locked" in text or "database table is locked" in text:
         return CONTENTION
-    if isinstance(original, peewee.InterfaceError) or "connection" in text.lower():
-        return UNREACHABLE  # a closed or lost connection: psycopg2 gives no SQLSTATE
+    if isinstance(original, peewee.InterfaceError) or any(map(text.lower().__contains__, _LOST)):
+        return UNREACHABLE  # a closed, lost or refused connection: psycopg2 gives no SQLSTATE
     return BROKEN

@@ -444,7 +444,10 @@ def parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)"
     )
     run.add_argument(
-        "--port", type=int, default=8080, help="the TCP port to listen on (default: 8080)"
+        "--port",
+        type=_within(1, 65535),
+        default=8080,
+        help="the TCP port to listen on (default: 8080)",
     )
     run.add_argument(
         "--workers",
@@ -489,7 +492,11 @@ def parser() -> argparse.ArgumentParser:
     _command(list_commands, "list", "every entry").set_defaults(handler=list_rules)
 
     cleanup = _command(commands, "purge", "remove verification data past its retention")
-    cleanup.add_argument("--retention-days", type=int, help="instead of APPLYTRY_RETENTION_DAYS")
+    cleanup.add_argument(
+        "--retention-days",
+        type=_within(1, 3650),
+        help="instead of APPLYTRY_RETENTION_DAYS (1 to 3650)",
+    )
     cleanup.set_defaults(handler=run_purge)
     numbers = _command(commands, "stats", "one day in numbers")
     numbers.add_argument("--day", help="YYYY-MM-DD in APPLYTRY_TIMEZONE; today by default")
@@ -533,6 +540,22 @@ def parser() -> argparse.ArgumentParser:
     )
     drop.set_defaults(handler=set_setting, value=None)
     return root
+
+
+def _within(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``, as the settings check it
+    (``purge --retention-days -1`` would delete today's codes and budgets)."""
+
+    def number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -344,6 +344,12 @@ def _database_url(value: object) -> str:
         parts.port  # noqa: B018 - raises ValueError for a port that is no number
     except ValueError:
         raise ValueError("its port is not a number from 1 to 65535") from None
+    named = sorted(
+        {"user", "password", "host", "port", "dbname", "options"}
+        & dict(parse_qsl(parts.query)).keys()
+    )
+    if named:
+        raise ValueError(f"give {', '.join(named)} in the URL itself, not in its query")
     return str(value)
 
 
@@ -356,7 +362,10 @@ def _shown_value(name: str, value: object) -> str:
         parts = urlsplit(str(value))
         if parts.password is not None:
             netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-            value = parts._replace(netloc=netloc).geturl()
+            parts = parts._replace(netloc=netloc)
+        if parts.query:  # libpq takes a password there too
+            parts = parts._replace(query="***")
+        value = parts.geturl()
     return f"={str(value)!r}"
 
 

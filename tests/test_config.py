@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import peewee
 import pytest
 
 from applytry.config import ConfigError, Settings
@@ -190,3 +191,34 @@ def test_an_unreachable_database_is_one_line_naming_where_and_exit_1(tmp_path, c
     assert line.startswith("applytry: ") and "APPLYTRY_DATABASE_URL" in line and shown in line
     everything = result.stdout + result.stderr
     assert "Traceback" not in everything and PASSWORD not in everything
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve", "--port", "70000"],
+        ["purge", "--retention-days", "-1"],
+        ["purge", "--retention-days", "0"],
+    ],
+)
+def test_numbers_on_the_command_line_are_checked_like_settings(tmp_path, args):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "is not between" in result.stderr
+
+
+def test_connection_settings_in_the_urls_query_are_refused_and_never_shown(tmp_path):
+    url = "postgresql://postgres@127.0.0.1:1/x?password=secretpw"
+    result = run_cli("stats", cwd=tmp_path, APPLYTRY_DATABASE_URL=url, APPLYTRY_SECRET="s" * 32)
+    assert result.returncode == 2
+    assert "give password in the URL itself" in result.stderr
+    assert "secretpw" not in result.stderr + result.stdout
+
+
+def test_a_host_that_does_not_resolve_is_a_database_out_of_reach():
+    """What libpq says, with no SQLSTATE, when a host name does not resolve (no lookup here:
+    the tests reach no network): the commands then print one line, as for a refused port."""
+    from applytry.db.database import UNREACHABLE, classify
+
+    said = 'could not translate host name "db.example" to address: Name or service not known'
+    assert classify(peewee.OperationalError(said)) == UNREACHABLE
