@@ -274,6 +274,22 @@ def _empty_log(execute) -> bool:
     return not busy
 
 
+def again_if_lost(run):
+    """Runs ``run`` (a whole transaction), and once more on a new connection if the first
+    found its connection lost: a session killed or a server restarted in the middle of a
+    transaction rolls it back, so running it again decides the request as if nothing had
+    happened. (Should the server have committed just before the connection died, the second
+    run finds the first's work and answers accordingly: a claimed code is a 201.)"""
+    try:
+        return run()
+    except peewee.PeeweeException as exc:
+        if classify(exc) != UNREACHABLE:
+            raise
+        log.warning("database connection lost in a transaction; once more on another")
+        forget_connection()
+        return run()
+
+
 def forget_connection() -> None:
     """Drops this thread's connection after a database failure, so the next request opens a
     fresh one: a server restart or a killed session must not poison every later request."""

@@ -26,7 +26,7 @@ import peewee
 from applytry import accesscodes, faults, jobs, limits
 from applytry.checking import Verdict, check_code
 from applytry.config import Settings
-from applytry.db.database import CONTENTION, write_transaction
+from applytry.db.database import CONTENTION, again_if_lost, write_transaction
 from applytry.db.models import ApplicationLock, Tenant, TenantClaim
 from applytry.digests import Digests
 from applytry.emails import claim_key, parse_email
@@ -114,7 +114,7 @@ class TenantApplications:
                 now,
                 self.settings.zone,
             )
-            tenant_id, job_ids = self._open_held(applicant, now)
+            tenant_id, job_ids = again_if_lost(lambda: self._open_held(applicant, now))
         except _Refused as refused:
             if refused.return_code in _CODE_WAS_RIGHT:
                 self.guard.used(applicant.phone, now)

@@ -20,7 +20,7 @@ import peewee
 from applytry import faults, limits, messages
 from applytry.config import Settings
 from applytry.db.compiled import Compiled
-from applytry.db.database import write_transaction
+from applytry.db.database import again_if_lost, write_transaction
 from applytry.db.models import SmsMessage, Verification
 from applytry.digests import Digests, new_code
 from applytry.phones import Phone, parse_phone
@@ -172,7 +172,9 @@ class CodeIssuer:
         code = new_code(self.settings.code_length)
         message_id = str(uuid.uuid4())
         try:
-            self._reserve(phone, key, code, message_id, now, screening.allowed)
+            again_if_lost(
+                lambda: self._reserve(phone, key, code, message_id, now, screening.allowed)
+            )
         except _Refused as refused:
             self.guard.refuse(phone, refused.reason, 0, now)
             return refused.outcome

@@ -265,3 +265,45 @@ def test_a_worker_started_on_a_read_only_volume_recovers_once_it_is_writable(tmp
     finally:
         _remount(volume, "rw")
         service.stop()
+
+
+def _kill_once_on_insert(database_url: str, table: str) -> None:
+    """The first INSERT into ``table`` kills its own session, in the middle of its
+    transaction, as an operator's pg_terminate_backend or a failover would. A sequence counts,
+    because it is not rolled back with the transaction."""
+    other = _admin(database_url)
+    with other.cursor() as cursor:
+        cursor.execute("CREATE SEQUENCE IF NOT EXISTS kill_once")
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION kill_once() RETURNS trigger AS $$ BEGIN"
+            " IF nextval('kill_once') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid());"
+            " END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER kill_once BEFORE INSERT ON {table}"
+            " FOR EACH ROW EXECUTE FUNCTION kill_once()"
+        )
+    other.close()
+
+
+@postgres_only
+def test_a_session_killed_inside_generates_transaction_costs_no_500(
+    client_for, outbox, database_url
+):
+    client = client_for()
+    _kill_once_on_insert(database_url, "verification")
+    reply = generate(client, "13800138000")
+    assert reply.status_code == 200 and reply.json()["retCode"] == "200"
+    assert len(outbox.messages()) == 1
+
+
+@postgres_only
+def test_a_session_killed_inside_applytenants_transaction_costs_no_003(
+    client_for, outbox, database_url
+):
+    client = client_for()
+    load_access_codes("95555001")
+    generate(client, "13800138000")
+    code = outbox.code_for("+8613800138000")
+    _kill_once_on_insert(database_url, "tenant")
+    assert apply_tenant(client, "13800138000", code).json()["returnCode"] == "000"
