@@ -485,9 +485,10 @@ def parser() -> argparse.ArgumentParser:
             help="allow (skips the range caps and the breaker) or deny (no SMS)",
         )
         entry.add_argument("target", help="+8613800138000, +86170 (a range) or CN")
-        entry.add_argument(
-            "--by", default=getpass.getuser(), metavar="WHO", help="who adds it (kept)"
-        )
+        if action == "add":  # the entry keeps who added it; a removal keeps nothing
+            entry.add_argument(
+                "--by", default=getpass.getuser(), metavar="WHO", help="who adds it (kept)"
+            )
         entry.set_defaults(handler=change_rules)
     _command(list_commands, "list", "every entry").set_defaults(handler=list_rules)
 
