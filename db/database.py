@@ -116,23 +116,13 @@ class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
     too many at worst."""
 
     def begin(self, *args, **kwargs):
-        return self._once_more(lambda: peewee.PostgresqlDatabase.begin(self, *args, **kwargs))
+        return again_if_lost(lambda: peewee.PostgresqlDatabase.begin(self, *args, **kwargs), self)
 
     def execute_sql(self, sql, params=None):
         if self.in_transaction():
             return super().execute_sql(sql, params)
-        return self._once_more(lambda: peewee.PostgresqlDatabase.execute_sql(self, sql, params))
-
-    def _once_more(self, run):
-        try:
-            return run()
-        except peewee.PeeweeException as exc:
-            if classify(exc) != UNREACHABLE:
-                raise
-            log.warning("database connection lost, opening another: %s", str(exc).strip())
-            with contextlib.suppress(Exception):
-                self.close()
-            return run()
+        run = lambda: peewee.PostgresqlDatabase.execute_sql(self, sql, params)  # noqa: E731
+        return again_if_lost(run, self)
 
 
 def open_database(url: str, lock_timeout_s: float = 5.0) -> peewee.Database:
@@ -274,10 +264,10 @@ def _empty_log(execute) -> bool:
     return not busy
 
 
-def again_if_lost(run):
-    """Runs ``run`` (a whole transaction), and once more on a new connection if the first
-    found its connection lost: a session killed or a server restarted in the middle of a
-    transaction rolls it back, so running it again decides the request as if nothing had
+def again_if_lost(run, target: peewee.Database = database):
+    """Runs ``run``, and once more on a new connection of ``target`` if the first found its
+    connection lost. For a whole transaction: a session killed or a server restarted in the
+    middle of one rolls it back, so running it again decides the request as if nothing had
     happened. (Should the server have committed just before the connection died, the second
     run finds the first's work and answers accordingly: a claimed code is a 201.)"""
     try:
@@ -285,8 +275,9 @@ def again_if_lost(run):
     except peewee.PeeweeException as exc:
         if classify(exc) != UNREACHABLE:
             raise
-        log.warning("database connection lost in a transaction; once more on another")
-        forget_connection()
+        log.warning("database connection lost, once more on another: %s", str(exc).strip())
+        with contextlib.suppress(Exception):
+            target.close()
         return run()
 
 

@@ -58,13 +58,9 @@ def _head_fault(received: bytes) -> str | None:
     if end is None:
         return None
     head = received[: end.end()].lower()
-    line_ends = head.count(b"\r\n")
-    if head.count(b"\n") != line_ends or head.count(b"\r") != line_ends:
-        # h11 ends a line at a bare LF; a proxy may not, and see other headers than we do.
-        return "every line of the request head must end with CRLF"
-    if b"\n " in head or b"\n\t" in head:
-        # h11 joins a folded line to the one before; a proxy may take it for a header.
-        return "header lines must not be folded"
+    fault = _lines_fault(head, "the request head", "header")
+    if fault:
+        return fault
     if b"\ntransfer-encoding:" in head:
         if b"\ncontent-length:" in head:
             # h11 goes by Transfer-Encoding; a proxy going by Content-Length would pass the
@@ -94,11 +90,18 @@ def _trailer_fault(section: bytes) -> str | None:
     end = _END_OF_HEAD.search(b"\r\n" + section)
     if end is None:
         return None
-    lines = section[: end.end() - 2]
-    if lines.count(b"\n") != lines.count(b"\r\n") or lines.count(b"\r") != lines.count(b"\n"):
-        return "every line of a chunked body must end with CRLF"
-    if b"\n " in b"\n" + lines or b"\n\t" in b"\n" + lines:
-        return "trailer lines must not be folded"
+    return _lines_fault(section[: end.end() - 2], "a chunked body", "trailer")
+
+
+def _lines_fault(block: bytes, where: str, kind: str) -> str | None:
+    """What h11 lets pass in a block of header or trailer lines: a line not ended by CRLF
+    (h11 ends one at a bare LF; a proxy may not, and see other lines than we do), or a folded
+    line (h11 joins it to the one before; a proxy may take it for a line of its own)."""
+    line_ends = block.count(b"\r\n")
+    if block.count(b"\n") != line_ends or block.count(b"\r") != line_ends:
+        return f"every line of {where} must end with CRLF"
+    if b"\n " in b"\n" + block or b"\n\t" in b"\n" + block:
+        return f"{kind} lines must not be folded"
     return None
 
 
