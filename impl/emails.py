@@ -3,6 +3,8 @@ reduced to one normal form, so one mailbox is one applicant whatever its spellin
 
 from __future__ import annotations
 
+import unicodedata
+
 import email_validator
 
 from applytry.errors import InvalidInput
@@ -23,5 +25,6 @@ def parse_email(raw: str) -> str:
 
 
 def claim_key(address: str) -> str:
-    """What makes two spellings one mailbox for "one trial per email": case is ignored."""
-    return address.casefold()
+    """What makes two spellings one mailbox for "one trial per email": case and full-width
+    forms are ignored (the domain is already folded by IDNA; the local part is not)."""
+    return unicodedata.normalize("NFKC", address).casefold()
