@@ -64,7 +64,7 @@ def build_services(
     thresholds = Thresholds(settings)
     tally = Tally(settings.zone)
     guard = Guard(settings, thresholds, Rules(settings.settings_refresh_s), tally)
-    sender = build_sender(settings, secret)
+    sender = build_sender(settings, secret, clock)
     runner, hook = build_runner(settings, digests, clock)
     return Services(
         settings=settings,

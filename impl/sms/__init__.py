@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -46,9 +48,9 @@ class SmsSender(Protocol):
     async def aclose(self) -> None: ...
 
 
-def build_sender(settings, secret: bytes) -> Breaker:
+def build_sender(settings, secret: bytes, clock: Callable[[], float] = time.monotonic) -> Breaker:
     """The backend ``APPLYTRY_SMS_BACKEND`` names, built once per process, behind its circuit
-    breaker."""
+    breaker, whose cool-down runs on ``clock`` (the app's, so that tests can move it)."""
     from .breaker import Breaker
 
     backend = settings.sms_backend
@@ -71,4 +73,4 @@ def build_sender(settings, secret: bytes) -> Breaker:
         from .outbox import OutboxSender
 
         sender = OutboxSender(settings.sms_outbox)
-    return Breaker(sender, settings.sms_breaker_failures, settings.sms_breaker_cooldown_s)
+    return Breaker(sender, settings.sms_breaker_failures, settings.sms_breaker_cooldown_s, clock)
