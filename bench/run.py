@@ -34,7 +34,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # bench.baselines
 
-from applytry.testing import ServiceProcess, unused_port  # noqa: E402
+from applytry.testing import ServiceProcess  # noqa: E402
 
 PATH = "/apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode"
 LOOSE = {
@@ -160,6 +160,16 @@ def wrk(url: str, scenario: Scenario, seconds: int, workdir: Path) -> dict:
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
         "socket_errors": sum(map(int, socket.groups())) if socket else 0,
     }
+
+
+def unused_port() -> int:
+    """A port free a moment ago, for the baselines' stock uvicorn, which is started quiet
+    (--log-level warning) and so does not name the port it would bind with --port 0."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class Uvicorn:

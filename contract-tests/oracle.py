@@ -4,9 +4,9 @@
 :mod:`applytry.framework`'s caches. It runs in a process of its own because the database is a
 module-level peewee database bound at start-up: two apps in one process would share it.
 
-Run as ``python oracle.py --port PORT`` with the ``APPLYTRY_*`` settings in the environment;
-:class:`OracleProcess` does that and waits, as :class:`applytry.testing.ServiceProcess` does,
-until ``/healthz`` answers.
+Run as ``python oracle.py --port PORT`` (0 for any free one) with the ``APPLYTRY_*`` settings in
+the environment; :class:`OracleProcess` does that and waits, as
+:class:`applytry.testing.ServiceProcess` does, until ``/healthz`` answers.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ HERE = Path(__file__).resolve().parent
 
 
 class OracleProcess(ServiceProcess):
-    """This module as a server on an unused loopback port, started like ``applytry serve``."""
+    """This module as a server on a loopback port the kernel picks, started like ``applytry
+    serve``, which names the port in uvicorn's start-up line."""
 
     def command(self) -> list[str]:
-        return [sys.executable, str(HERE / "oracle.py"), "--port", str(self.port)]
+        return [sys.executable, str(HERE / "oracle.py"), "--port", "0"]
 
 
 def main() -> None:

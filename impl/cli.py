@@ -445,9 +445,10 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--port",
-        type=_within(1, 65535),
+        type=_within(0, 65535),
         default=8080,
-        help="the TCP port to listen on (default: 8080)",
+        help="the TCP port to listen on (default: 8080; 0 takes a free one, named in the "
+        "log line 'Uvicorn running on ...')",
     )
     run.add_argument(
         "--workers",

@@ -75,6 +75,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class ListeningLine(logging.Filter):
+    """Passes records at ``level`` and above, and uvicorn's line naming the address it listens
+    on at any level: with ``serve --port 0`` it is the only word of the port the kernel chose
+    (applytry.testing reads it), so a quieter APPLYTRY_LOG_LEVEL must not drop it."""
+
+    def __init__(self, level: str):
+        super().__init__()
+        self.level = logging.getLevelName(level)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level or str(record.msg).startswith("Uvicorn running on")
+
+
 def config(level: str, stream: str = "stdout") -> dict:
     """A ``logging.config.dictConfig`` document: ours and uvicorn's loggers, all in JSON, on
     ``stream`` (``stdout`` for the service, ``stderr`` for commands whose output is data)."""
@@ -82,7 +95,10 @@ def config(level: str, stream: str = "stdout") -> dict:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
-        "filters": {"request_id": {"()": "applytry.requestlog.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "applytry.requestlog.RequestIdFilter"},
+            "listening": {"()": ListeningLine, "level": level},
+        },
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
@@ -100,7 +116,10 @@ def config(level: str, stream: str = "stdout") -> dict:
             # a verification code or a phone; the caller gets the same words in its 400.
             "connexion": {"level": "WARNING"},
             "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
-            "uvicorn.error": {"level": level},
+            "uvicorn.error": {
+                "level": min(logging.getLevelName(level), logging.INFO),
+                "filters": ["listening"],
+            },
             # applytry.requestlog writes one line a request, with its id and operation.
             "uvicorn.access": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
         },

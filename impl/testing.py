@@ -8,36 +8,44 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
+import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 HEALTHZ = "/apiaccess/rest/ipccprovision/v1/healthz"
 
+# uvicorn's start-up line names the port it bound, with one worker and with several:
+# "Uvicorn running on http://127.0.0.1:43817 (Press CTRL+C to quit)".
+_BOUND = re.compile(r"running on https?://\S+:(\d+) ")
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+
+def bound_port(log: str) -> int | None:
+    """The port a server started with ``--port 0`` says it bound, once its log says so."""
+    found = _BOUND.search(log)
+    return int(found.group(1)) if found else None
 
 
 class ServiceProcess:
-    """``applytry serve`` on an unused loopback port; ``url`` is its origin once started.
+    """``applytry serve`` on a loopback port of the kernel's choosing (``--port 0``); ``port``
+    and ``url`` are known once started.
 
-    ``settings`` become ``APPLYTRY_<NAME>`` variables; the process runs in ``workdir``, where
-    its log is kept as ``server-<port>.log``.
+    The process binds its own socket and names the port in its log: a port picked here and
+    released for the process to bind could be taken by another in between. ``settings``
+    become ``APPLYTRY_<NAME>`` variables; the process runs in ``workdir``, where its log is
+    kept as ``server-*.log``.
     """
 
     def __init__(self, workdir: Path, *, workers: int = 1, settings: Mapping[str, object] = ()):
         self.workdir = Path(workdir)
         self.workers = workers
         self.settings = dict(settings)
-        self.port = unused_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = self.workdir / f"server-{self.port}.log"
+        self.port: int | None = None
+        self.url: str | None = None
+        self.log_path: Path | None = None
         self.process: subprocess.Popen | None = None
 
     @property
@@ -48,12 +56,14 @@ class ServiceProcess:
     def command(self) -> list[str]:
         """What runs: ``applytry serve``, as users start it."""
         serve = [sys.executable, "-m", "applytry.cli", "serve"]
-        return [*serve, "--port", str(self.port), "--workers", str(self.workers)]
+        return [*serve, "--port", "0", "--workers", str(self.workers)]
 
     def start(self, timeout_s: float = 30) -> ServiceProcess:
         env = {**os.environ, **self.environment}
         self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:
+        handle, name = tempfile.mkstemp(prefix="server-", suffix=".log", dir=self.workdir)
+        self.log_path = Path(name)
+        with open(handle, "wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 self.command(), env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
             )
@@ -61,11 +71,13 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the service exited:\n{self.log()}")
-            if self._healthy():
+            if self.port is None and (port := bound_port(self.log())) is not None:
+                self.port, self.url = port, f"http://127.0.0.1:{port}"
+            if self.port is not None and self._healthy():
                 return self
-            time.sleep(0.1)
+            time.sleep(0.05)
         self.stop()
-        raise TimeoutError(f"the service did not listen within {timeout_s} s:\n{self.log()}")
+        raise TimeoutError(f"the service did not answer within {timeout_s} s:\n{self.log()}")
 
     def _healthy(self) -> bool:
         """Ready once a worker answers ``/healthz``: a bare TCP accept only says that the
@@ -80,7 +92,9 @@ class ServiceProcess:
             connection.close()
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout_s: float = 15) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -201,6 +202,15 @@ def gateway():
     server = Gateway()
     yield server
     server.close()
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port where connections are refused: bound here and never listened on, so
+    that no other process can start listening there during the test."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -568,7 +568,7 @@ def test_clients_that_never_read_their_answers_do_not_lock_out_others(serve, tmp
         wait_until(an_ordinary_request_is_answered, "an ordinary request answered", TIMEOUT_S + 3)
 
         def reset_by_the_server() -> int:
-            log = (tmp_path / f"server-{port}.log").read_text()
+            log = "".join(path.read_text() for path in tmp_path.glob("server-*.log"))
             return log.count("reset a connection whose client reads none")
 
         wait_until(lambda: reset_by_the_server() == bound, "each one reset", TIMEOUT_S + 5)

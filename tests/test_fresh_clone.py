@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from applytry.testing import HEALTHZ, unused_port
+from applytry.testing import HEALTHZ, bound_port
 from conftest import BACKEND
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,16 +56,20 @@ def sh(script: str, cwd: Path, env: dict, timeout_s: float) -> str:
     return result.stdout
 
 
-def wait_for_health(url: str, process: subprocess.Popen, bound_s: float) -> None:
+def wait_for_health(log: Path, process: subprocess.Popen, bound_s: float) -> str:
+    """The origin ``applytry serve --port 0`` says it bound, once ``/healthz`` answers there."""
     deadline = time.monotonic() + bound_s
     while time.monotonic() < deadline:
         assert process.poll() is None, "applytry serve exited"
-        try:
-            if httpx.get(url + HEALTHZ, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+        port = bound_port(log.read_text(errors="replace"))
+        if port is not None:
+            origin = f"http://127.0.0.1:{port}"
+            try:
+                if httpx.get(origin + HEALTHZ, timeout=2).status_code == 200:
+                    return origin
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.05)
     raise AssertionError(f"applytry serve did not answer within {bound_s} s")
 
 
@@ -85,16 +89,15 @@ def test_the_readme_runs_on_a_fresh_clone_and_leaves_it_clean(tmp_path):
     sh(f"git clone --quiet '{ROOT}' '{clone}'", tmp_path, env, 60)
 
     sh(setup, clone, env, 300)
-    # The README's port, 8080, may be taken on this machine: the same serve on another one.
-    port = unused_port()
-    origin = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "serve.log").open("wb")
+    # The README's port, 8080, may be taken on this machine: the same serve on a free one.
+    log_path = tmp_path / "serve.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
-        [*serve.split(), "--port", str(port)], cwd=clone, env=env, stdout=log, stderr=log
+        [*serve.split(), "--port", "0"], cwd=clone, env=env, stdout=log, stderr=log
     )
     try:
-        wait_for_health(origin, process, 60)
-        on_port = {"127.0.0.1:8080": f"127.0.0.1:{port}"}
+        origin = wait_for_health(log_path, process, 60)
+        on_port = {"http://127.0.0.1:8080": origin}
 
         generated = sh(local(generate, on_port), clone, env, 60).splitlines()
         assert json.loads(generated[0])["retCode"] == "200"

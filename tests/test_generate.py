@@ -8,7 +8,6 @@ import socket
 import pytest
 
 from applytry.messages import RET_MESSAGES
-from applytry.testing import unused_port
 from conftest import generate
 
 PHONE = "13800138000"
@@ -211,8 +210,8 @@ def test_204_when_the_gateway_is_too_slow_and_the_code_stays_valid(client_for, g
     assert len(gateway.requests) == 1
 
 
-def test_204_when_the_gateway_refuses_the_connection(client_for):
-    closed = f"http://127.0.0.1:{unused_port()}/sms"
+def test_204_when_the_gateway_refuses_the_connection(client_for, closed_port):
+    closed = f"http://127.0.0.1:{closed_port}/sms"
     client = client_for(sms_backend="webhook", sms_webhook_url=closed)
 
     assert body_of(generate(client, PHONE))["retCode"] == "204"

@@ -14,7 +14,6 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from applytry.db.models import Job, Tenant
 from applytry.messages import MAIL_QUEUED, RETURN_MESSAGES
-from applytry.testing import unused_port
 from conftest import apply_tenant, generate, load_access_codes
 
 PHONE, E164 = "13800138000", "+8613800138000"
@@ -36,6 +35,19 @@ def _authenticate(server, session, envelope, mechanism, auth_data):
         ok = (auth_data.login, auth_data.password) == (USER.encode(), PASSWORD.encode())
         return AuthResult(success=ok)
     return AuthResult(success=False, handled=False)
+
+
+class EphemeralController(Controller):
+    """aiosmtpd's threaded server on a port the kernel picks: ``port`` is the one it bound.
+    Asked for port 0 itself, it would check that it started by connecting to port 0."""
+
+    def _create_server(self):
+        async def bind():
+            server = await Controller._create_server(self)
+            self.port = server.sockets[0].getsockname()[1]
+            return server
+
+        return bind()
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +73,7 @@ def smtp_server(authority, monkeypatch):
 
     def start(security: str = "starttls", login: bool = True):
         inbox = Inbox()
-        port = unused_port()
-        options = {"hostname": "127.0.0.1", "port": port}
+        options = {"hostname": "127.0.0.1", "port": 0}
         if login:
             options.update(authenticator=_authenticate, auth_required=True)
         if security == "starttls":
@@ -73,10 +84,10 @@ def smtp_server(authority, monkeypatch):
             options.update(ssl_context=_server_context(ca), auth_require_tls=False)
         else:
             options.update(auth_require_tls=False)
-        controller = Controller(inbox, **options)
+        controller = EphemeralController(inbox, **options)
         controller.start()
         started.append(controller)
-        return port, inbox
+        return controller.port, inbox
 
     yield start
     for controller in started:
@@ -145,7 +156,7 @@ def test_an_untrusted_certificate_is_refused(client_for, outbox, smtp_server, mo
     assert Job.get().status == "pending"
 
 
-def test_no_mail_server_listening_leaves_the_mail_queued(client_for, outbox):
-    client = client_for(**_smtp(unused_port(), "starttls"))
+def test_no_mail_server_listening_leaves_the_mail_queued(client_for, outbox, closed_port):
+    client = client_for(**_smtp(closed_port, "starttls"))
     assert _apply(client, outbox)["returnMsg"] == MAIL_QUEUED[0]
     assert Tenant.select().count() == 1
