@@ -59,7 +59,9 @@ class Imitation:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # serve_forever looks for a shutdown request between polls: a short poll lets close()
+        # return at once instead of after half a second, the default, in every test's teardown.
+        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
 
     def answer(self, request: dict) -> tuple[int, dict | None] | None:
         raise NotImplementedError
