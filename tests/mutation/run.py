@@ -1,0 +1,196 @@
+"""Mutation testing of the domain and storage modules: ``tox -e mutation``.
+
+mutmut mutates a copy of the package and runs, for each mutant, the tests that call the
+function it changed. The repository keeps the package in ``impl/`` and ``db/`` while the tests
+import ``applytry``, so each run happens in a staged tree (``.mutation/<database>/``) laid out
+as installed: ``applytry/`` with ``applytry/db/`` inside, and ``tests/`` beside it.
+
+Two runs: every module on SQLite, and the storage modules again on PostgreSQL, whose code
+paths (reconnection, its error classes) SQLite never takes. A mutant counts as killed when
+either run kills it.
+
+Tests that start ``applytry serve`` or the command line as processes are left out: those
+processes import the installed package, not the mutant, so they could not kill one.
+
+Survivors that cannot change behaviour are listed, each with its reason, in
+``tests/mutation/equivalent.txt``; everything else that survives is a missing test. The report
+goes to ``reports/mutation/``: ``score.txt`` and ``survivors.txt`` (the diff of each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ROOT / ".mutation"
+REPORTS = ROOT / "reports" / "mutation"
+EQUIVALENT = Path(__file__).with_name("equivalent.txt")
+
+# A test failed, or the mutant made the tests run past their time (an endless loop).
+KILLED = {"killed", "timeout"}
+
+# The modules whose every decision a user would notice: issuing and checking codes, the
+# limits and pumping defences, tenants, jobs, retention, the breaker, and storage.
+DOMAIN = [
+    "applytry/verification.py",
+    "applytry/checking.py",
+    "applytry/limits.py",
+    "applytry/pumping.py",
+    "applytry/rules.py",
+    "applytry/clients.py",
+    "applytry/digests.py",
+    "applytry/tenants.py",
+    "applytry/jobs.py",
+    "applytry/retention.py",
+    "applytry/sms/breaker.py",
+    "applytry/receipts.py",
+    "applytry/keys.py",
+    "applytry/thresholds.py",
+    "applytry/emails.py",
+    "applytry/phones.py",
+]
+STORAGE = ["applytry/db/*"]
+RUNS = {"sqlite": DOMAIN + STORAGE, "postgresql": STORAGE}
+
+# What tests read from the checkout besides the package and themselves.
+BESIDE = ["openapi.yaml", "README.md", "docs", "bench"]
+
+
+def toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+
+
+def stage(stages: Path, database: str) -> Path:
+    """The package as installed, the tests beside it, and mutmut's settings."""
+    where = stages / database
+    shutil.rmtree(where, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "impl", where / "applytry", ignore=ignore)
+    shutil.copytree(ROOT / "db", where / "applytry" / "db", ignore=ignore)
+    for part in ["tests", *BESIDE]:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, where / part, ignore=ignore)
+        else:
+            shutil.copy2(source, where / part)
+    (where / "pyproject.toml").write_text(
+        f"""[tool.mutmut]
+source_paths = ["applytry"]
+also_copy = {toml_list(BESIDE)}
+only_mutate = {toml_list(RUNS[database])}
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not servers"]
+pytest_add_cli_args_test_selection = ["tests"]
+timeout_multiplier = 5.0
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+timeout = 120
+markers = ["servers: starts real service processes on 127.0.0.1"]
+filterwarnings = ["error::pytest.PytestUnraisableExceptionWarning"]
+"""
+    )
+    return where
+
+
+def mutate(stages: Path, database: str, mutants: list[str]) -> None:
+    where = stage(stages, database)
+    env = {**os.environ, "APPLYTRY_TEST_DATABASE": database}
+    subprocess.run(["mutmut", "run", *mutants], cwd=where, env=env, check=True)
+
+
+def verdicts(stages: Path, database: str) -> dict[str, str]:
+    """Mutant name -> mutmut's verdict, for every mutant of one run."""
+    where = stages / database
+    if not (where / "mutants").exists():
+        return {}
+    out = subprocess.run(
+        ["mutmut", "results", "--all", "true"], cwd=where, capture_output=True, text=True
+    ).stdout
+    found = {}
+    for line in out.splitlines():
+        match = re.match(r"\s*(\S+): (.+)$", line)
+        if match:
+            found[match.group(1)] = match.group(2).strip()
+    return found
+
+
+def merged(stages: Path) -> dict[str, str]:
+    """Every mutant's verdict, killed if any run killed it."""
+    verdict: dict[str, str] = {}
+    for database in RUNS:
+        for name, said in verdicts(stages, database).items():
+            if verdict.get(name) not in KILLED:
+                verdict[name] = said
+    return verdict
+
+
+def equivalents() -> dict[str, str]:
+    """Mutant name -> why it cannot change behaviour."""
+    listed = {}
+    for line in EQUIVALENT.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, reason = line.partition(" ")
+            listed[name] = reason.strip()
+    return listed
+
+
+def diff(stages: Path, name: str) -> str:
+    return subprocess.run(
+        ["mutmut", "show", name], cwd=stages / "sqlite", capture_output=True, text=True
+    ).stdout
+
+
+def report(stages: Path, seconds: float | None) -> float:
+    verdict = merged(stages)
+    equivalent = equivalents()
+    counted = [name for name in verdict if name not in equivalent]
+    survivors = sorted(name for name in counted if verdict[name] not in KILLED)
+    score = 1 - len(survivors) / len(counted) if counted else 1.0
+    by_verdict: dict[str, int] = {}
+    for said in verdict.values():
+        by_verdict[said] = by_verdict.get(said, 0) + 1
+    summary = [
+        f"mutants: {len(verdict)}",
+        f"equivalent (tests/mutation/equivalent.txt): {len(equivalent)}",
+        f"killed: {len(counted) - len(survivors)} of {len(counted)} = {score:.1%}",
+        "verdicts: " + ", ".join(f"{said} {n}" for said, n in sorted(by_verdict.items())),
+    ]
+    if seconds is not None:
+        summary.append(f"duration: {seconds / 60:.0f} min")
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "score.txt").write_text("\n".join(summary) + "\n")
+    with open(REPORTS / "survivors.txt", "w") as listing:
+        for name in survivors:
+            listing.write(f"## {name}: {verdict[name]}\n{diff(stages, name)}\n")
+    print("\n".join(summary))
+    return score
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", type=float, default=0.90, help="the score to hold")
+    parser.add_argument("--report-only", action="store_true", help="report the last runs")
+    parser.add_argument("--database", choices=list(RUNS), help="only this run")
+    parser.add_argument(
+        "--stages", type=Path, default=STAGES, help="where to stage, for runs side by side"
+    )
+    parser.add_argument("mutants", nargs="*", help="only these mutants (mutmut's names, globs)")
+    args = parser.parse_args()
+    stages = args.stages.resolve()
+    started = time.monotonic()
+    if not args.report_only:
+        for database in [args.database] if args.database else RUNS:
+            mutate(stages, database, args.mutants)
+    score = report(stages, None if args.report_only else time.monotonic() - started)
+    return 0 if score >= args.target else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
