@@ -147,6 +147,7 @@ class CodeIssuer:
         now = self.clock()
         if not self.sender.ready():
             # The gateway has been failing: answer at once, spend nothing, void nothing.
+            self.sender.turned_away()
             log.info("sms gateway unavailable", extra={"phone": phone.masked, "ret_code": "204"})
             return Outcome("204")
         try:

@@ -49,9 +49,14 @@ class Breaker:
             return not self.probing
         return self.state == CLOSED
 
+    def turned_away(self) -> None:
+        """Counts a message not sent because the circuit is open (applytry_sms_total's
+        circuit-open), whether the caller asked ready() first or sent straight away."""
+        metrics.SMS.labels(self.name, "circuit-open").inc()
+
     async def send(self, sms: Sms) -> SendResult:
         if not self.ready():
-            metrics.SMS.labels(self.name, "circuit-open").inc()
+            self.turned_away()
             return SendResult(Delivery.FAILED, detail=f"{self.name}: circuit open")
         probe = self.state == HALF_OPEN
         self.probing = probe
