@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from applytry.app import create_app
 from applytry.clients import client_address, parse_networks
 from applytry.config import ConfigError, Settings
 from conftest import generate
@@ -32,13 +33,23 @@ def test_the_client_is_the_first_address_no_trusted_proxy_vouches_past(
     assert client_address(peer, forwarded, trusted) == client
 
 
-def test_a_forged_header_does_not_evade_the_per_client_limit(client_for):
-    client = client_for(ip_per_minute=3)
-    replies = [
-        generate(client, f"1380013800{n}", **{"X-Forwarded-For": f"198.51.100.{n}"})
-        for n in range(5)
-    ]
-    assert [reply.status_code for reply in replies] == [200, 200, 200, 429, 429]
+@pytest.mark.parametrize(
+    ("peer", "statuses"),
+    [
+        ("203.0.113.7", [200, 200, 200, 429, 429]),  # forged: one client, one budget
+        ("10.1.2.3", [200] * 5),  # a trusted proxy's word: five clients
+    ],
+)
+def test_a_forged_header_does_not_evade_the_per_client_limit(settings_for, clock, peer, statuses):
+    settings = settings_for(ip_per_minute=3, trusted_proxies="10.0.0.0/8")
+    app = create_app(settings, clock=clock, configure_logging=False, validate_responses=True)
+    # The test client's own peer, "testclient", is no address: the header would never be read.
+    with app.test_client(client=(peer, 50000)) as client:
+        replies = [
+            generate(client, f"1380013800{n}", **{"X-Forwarded-For": f"198.51.100.{n}"})
+            for n in range(5)
+        ]
+    assert [reply.status_code for reply in replies] == statuses
 
 
 @pytest.mark.servers
