@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import itertools
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from applytry.db.models import AccessCode, Job, SettingChange, Tenant
-from conftest import GENERATE, SECRET, apply_tenant, generate, load_access_codes, run_cli
+from conftest import (
+    GENERATE,
+    SECRET,
+    apply_tenant,
+    generate,
+    load_access_codes,
+    run_cli,
+    wait_until,
+)
 
 PHONE, E164 = "13800138000", "+8613800138000"
 
@@ -87,11 +95,16 @@ def test_a_bad_setting_value_is_refused_and_changes_nothing(cli, value):
 @pytest.mark.servers
 def test_a_setting_changed_by_the_cli_takes_effect_on_a_running_server(cli, serve):
     base = serve(settings_refresh_s=0.2)
+    phones = (f"1380013{n:04d}" for n in itertools.count(1))
     with httpx.Client(base_url=base) as http:
-        assert http.post(GENERATE, json={"phone": "13800138001"}).json()["retCode"] == "200"
+
+        def ret_code() -> str:
+            return http.post(GENERATE, json={"phone": next(phones)}).json()["retCode"]
+
+        assert ret_code() == "200"
         assert cli("settings", "set", "sms_daily_limit", "1").returncode == 0
-        time.sleep(0.5)
-        assert http.post(GENERATE, json={"phone": "13800138002"}).json()["retCode"] == "205"
+        # Each phone is new, so 205 can only come from the threshold the server now reads.
+        wait_until(lambda: ret_code() == "205", "the server applies the new threshold", 5)
 
 
 def test_mail_retry_sends_the_account_mail_that_failed(cli, client_for, outbox, mailbox, tmp_path):

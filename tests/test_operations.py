@@ -117,7 +117,7 @@ def test_a_request_in_flight_finishes_when_the_service_is_stopped(serve, gateway
     base = serve(sms_backend="webhook", sms_webhook_url=gateway.url, sms_timeout_s=5)
     with httpx.Client(base_url=base, timeout=10) as http, ThreadPoolExecutor(1) as pool:
         pending = pool.submit(http.post, GENERATE, json={"phone": "13800138000"})
-        time.sleep(0.4)  # the request now waits on the gateway
+        wait_until(lambda: gateway.requests, "the request waits on the gateway")
         serve.stop_all()
         reply = pending.result(timeout=10)
 
