@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -15,8 +16,10 @@ from conftest import SECRET, apply_tenant, generate, load_access_codes
 def test_two_purges_at_once_remove_what_is_old_and_nothing_else(
     client, outbox, clock, database_url, tmp_path
 ):
+    # purge runs on the real clock: old and fresh are told from it, whatever today is.
+    clock.now = time.time() - 40 * 86400  # older than the 30 days kept
     load_access_codes("95555001")
-    generate(client, "13800138000")  # at the test clock's instant, 2026-09-21: old
+    generate(client, "13800138000")
     apply_tenant(client, "13800138000", outbox.code_for("+8613800138000"))
     clock.now = time.time()  # today: fresh
     generate(client, "13900139000")
@@ -53,10 +56,11 @@ def test_stats_tell_a_day_in_numbers(client_for, outbox, clock, cli):
     generate(client, "13900139000")
     apply_tenant(client, "13800138000", outbox.code_for("+8613800138000"))
 
+    day = datetime.datetime.fromtimestamp(clock.now, datetime.UTC).date().isoformat()
     # Refusals reach the database within a second (applytry.tally).
     deadline = time.monotonic() + 10
     while True:
-        result = cli("stats", "--day", "2026-09-21", "--json")
+        result = cli("stats", "--day", day, "--json")
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
         if report["refused"] or time.monotonic() > deadline:
@@ -67,6 +71,6 @@ def test_stats_tell_a_day_in_numbers(client_for, outbox, clock, cli):
     assert (report["issued"], report["used"], report["conversion"]) == (2, 1, 0.5)
     assert report["sms"] == {"spent": 2, "threshold": 10000}
     assert report["email"] == {"spent": 1, "threshold": 1000}
-    text = cli("stats", "--day", "2026-09-21").stdout
+    text = cli("stats", "--day", day).stdout
     assert "used           1 of 2 issued (50.0%)" in text
     assert cli("stats", "--day", "yesterday").returncode == 2
