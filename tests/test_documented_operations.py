@@ -176,3 +176,100 @@ def test_a_purge_removes_finished_jobs_and_lapsed_holds_and_keeps_keys_rules_and
     assert (ApiKey.select().count(), PhoneRule.select().count()) == (1, 1)
     assert SettingChange.select().count() == 1
     assert Tenant.select().count() == 1
+
+
+# --- upgrades and jobs ----------------------------------------------------------------------
+
+
+def _schema() -> dict[str, set[str]]:
+    return {
+        table: {column.name for column in database.get_columns(table)}
+        for table in database.get_tables()
+    }
+
+
+def test_each_migration_only_adds_tables_and_columns(db):
+    import importlib
+
+    from applytry.db.migrations import available
+
+    drop_every_table()
+    before: dict[str, set[str]] = {}
+    for name in available():
+        importlib.import_module(f"applytry.db.migrations.{name}").apply(database)
+        after = _schema()
+        for table, columns in before.items():
+            assert table in after, f"{name} removes the table {table}"
+            assert columns <= after[table], f"{name} removes {columns - after[table]}"
+        assert after != before, f"{name} adds nothing"
+        before = after
+
+
+def drop_every_table() -> None:
+    """Leaves the database as no migration has touched it."""
+    from applytry.db.database import is_sqlite
+
+    cascade = "" if is_sqlite() else " CASCADE"
+    for table in database.get_tables():
+        database.execute_sql(f'DROP TABLE IF EXISTS "{table}"{cascade}')
+
+
+def test_a_failing_mail_is_retried_after_30_s_doubling_to_at_most_an_hour():
+    from applytry.jobs import backoff
+
+    waits = [backoff(attempts) for attempts in range(1, 11)]
+
+    assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+
+
+def test_an_egress_proxy_is_passed_by_for_hosts_in_no_proxy(client_for, gateway, monkeypatch):
+    for name in ("no_proxy", "http_proxy", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    client = client_for(sms_backend="webhook", sms_webhook_url=gateway.url)
+
+    assert generate(client, PHONE).json()["retCode"] == "200"
+    assert len(gateway.requests) == 1
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_delivery_receipts_are_counted_by_verdict(client_for):
+    from urllib.parse import urlsplit
+
+    from imitations import HuaweiImitation
+
+    from applytry.db.models import SmsMessage
+
+    huawei = HuaweiImitation("c8RWg3ggEcyd4D3p94bf3Y7x1Ile", "q4Ii87BhST9vcs8wvrzN80SfD7Al")
+    try:
+        client = client_for(
+            sms_backend="huawei",
+            huawei_endpoint=huawei.url,
+            huawei_app_key="c8RWg3ggEcyd4D3p94bf3Y7x1Ile",
+            huawei_app_secret="q4Ii87BhST9vcs8wvrzN80SfD7Al",
+            huawei_sender="8824110605***",
+            huawei_template_id_zh="tpl-zh-0001",
+            public_url="https://trial.example.com",
+        )
+        generate(client, PHONE)
+        callback = urlsplit(huawei.requests[0]["form"]["statusCallback"])
+    finally:
+        huawei.close()
+    before = samples(client)
+    report = {"smsMsgId": SmsMessage.get().provider_ref, "status": "DELIVRD"}
+
+    accepted = client.post(f"{callback.path}?{callback.query}", data=report)
+
+    assert accepted.status_code == 204
+    after = samples(client)
+    name = "applytry_sms_receipts_total"
+    assert delta(before, after, name, backend="huawei", receipt="delivered") == 1

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from applytry import limits
+from applytry.db.database import forget_connection
 from applytry.db.migrations import SchemaMigration, available
 from applytry.db.models import Counter, Job
 from conftest import (
@@ -110,9 +111,11 @@ def test_writers_queue_on_a_lock_file_beside_the_sqlite_database(serve, tmp_path
     assert (tmp_path / "applytry.db.lock").is_file()
 
 
-def test_migrate_run_twice_at_once_applies_each_migration_once(
-    tmp_path, database_url, settings_for
-):
+def test_migrate_run_twice_at_once_applies_each_migration_once(tmp_path, database_url, db):
+    from test_documented_operations import drop_every_table
+
+    drop_every_table()
+    forget_connection()
     env = {**os.environ, "APPLYTRY_DATABASE_URL": database_url, "APPLYTRY_SECRET": SECRET}
     runs = [
         subprocess.Popen(
@@ -130,9 +133,6 @@ def test_migrate_run_twice_at_once_applies_each_migration_once(
     assert [run.returncode for run in runs] == [0, 0], outputs
     applied = {json.loads(err.splitlines()[-1])["applied"] for _, err in outputs}
     assert applied == {"none", ",".join(available())}  # one run did it all, the other waited
-    from applytry.storage import prepare_storage
-
-    prepare_storage(settings_for())  # binds this process to the database the runs migrated
     versions = [row.version for row in SchemaMigration.select()]
     assert sorted(versions) == available()
 
