@@ -273,3 +273,21 @@ def test_delivery_receipts_are_counted_by_verdict(client_for):
     after = samples(client)
     name = "applytry_sms_receipts_total"
     assert delta(before, after, name, backend="huawei", receipt="delivered") == 1
+
+
+def test_every_change_of_the_breakers_state_is_logged(client_for, gateway, clock, caplog):
+    caplog.set_level(logging.INFO, logger="applytry")
+    gateway.status = 503
+    client = client_for(
+        sms_backend="webhook",
+        sms_webhook_url=gateway.url,
+        sms_breaker_failures=1,
+        sms_breaker_cooldown_s=1,
+    )
+    assert generate(client, "13800138001").json()["retCode"] == "204"
+    gateway.status = 200
+    clock.advance(1)  # the cooldown is over: the next request probes the gateway
+    assert generate(client, "13800138002").json()["retCode"] == "200"
+
+    changes = [record.breaker for record in caplog.records if hasattr(record, "breaker")]
+    assert changes == ["open", "half-open", "closed"]

@@ -188,3 +188,41 @@ def test_tox_has_every_environment_the_readme_names():
     assert "APPLYTRY_TEST_POSTGRES" in tox["testenv"]["pass_env"]
     assert "--junitxml=reports/contract/pytest.xml" in tox["testenv:contract"]["commands"]
     assert "ruff check" in tox["testenv:lint"]["commands"]
+
+
+def test_serve_listens_on_the_loopback_port_8080_unless_told_otherwise():
+    from applytry.cli import parser
+
+    told = parser().parse_args(["serve", "--host", "0.0.0.0", "--port", "9090", "--workers", "4"])
+    default = parser().parse_args(["serve"])
+
+    assert (default.host, default.port) == ("127.0.0.1", 8080)
+    assert (told.host, told.port, told.workers) == ("0.0.0.0", 9090, 4)
+
+
+@pytest.mark.servers
+def test_a_service_with_nothing_in_flight_stops_at_once(tmp_path, database_url):
+    from applytry.testing import ServiceProcess
+
+    service = ServiceProcess(tmp_path, settings={"database_url": database_url, "secret": SECRET})
+    service.start()
+    try:
+        service.process.terminate()
+        # The stop's window is 10 s; with nothing in flight it is not waited out.
+        assert service.process.wait(timeout=5) in (0, -15)
+    finally:
+        service.stop()
+
+
+@pytest.mark.servers
+def test_the_log_level_decides_which_lines_are_written(serve, tmp_path):
+    base = serve(log_level="WARNING")
+    with httpx.Client(base_url=base) as http:
+        assert http.post(GENERATE, json={"phone": PHONE}).json()["retCode"] == "200"
+    serve.stop_all()
+
+    # uvicorn's line naming the address passes at any level: it is how --port 0 is read.
+    quieter = [
+        line for line in log_lines(tmp_path) if not line["msg"].startswith("Uvicorn running on")
+    ]
+    assert all(line["level"] in ("WARNING", "ERROR", "CRITICAL") for line in quieter), quieter
