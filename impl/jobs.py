@@ -61,8 +61,9 @@ class JobRunner:
         self.handlers = handlers
         self.clock = clock
 
-    async def run(self, job_id: str) -> bool:
-        """Runs one job if it is due and nobody else holds it; True once it is done."""
+    async def run(self, job_id: str) -> bool | None:
+        """Runs one job if it is due and nobody else holds it: True once it is done, False if
+        it failed, None if it was not this runner's to run (done, not due, or held)."""
         now = self.clock()
         claimed = (
             Job.update(claimed_until=now + LEASE_S, attempts=Job.attempts + 1)
@@ -75,7 +76,7 @@ class JobRunner:
             .execute()
         )
         if not claimed:
-            return False
+            return None
         job = Job.get_by_id(job_id)
         try:
             await self.handlers[job.kind](job)
@@ -99,9 +100,11 @@ class JobRunner:
         )
         done = failed = 0
         for (job_id,) in list(due):
-            if await self.run(job_id):
+            ran = await self.run(job_id)
+            # A job another runner holds is theirs to report, not a failure of this run.
+            if ran is True:
                 done += 1
-            else:
+            elif ran is False:
                 failed += 1
         return RunReport(done=done, failed=failed)
 
@@ -130,6 +133,11 @@ class JobRunner:
         except peewee.PeeweeException as exc:
             # The lease runs out by itself; the job is retried after it.
             faults.database_failed(exc, "could not record a job's failure", job_id=job.id)
+
+
+def held(job: Job, now: float) -> bool:
+    """Whether another runner is running ``job`` now (its lease has not run out)."""
+    return job.claimed_until > now
 
 
 def pending(kind: str) -> list[Job]:
