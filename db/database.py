@@ -69,11 +69,25 @@ class QueuedSqliteDatabase(peewee.SqliteDatabase):
             return
         self._enter()
         try:
+            self._hold_the_log_under_its_ceiling()
             super().begin(lock_type)
         except BaseException:
             self._leave()
             raise
         self._queue.held = True  # until the transaction ends
+
+    def _hold_the_log_under_its_ceiling(self) -> None:
+        """The checkpoint thread keeps the write-ahead log near WAL_LIMIT_BYTES, but it can
+        fall behind: starved of CPU, or on a slow disk, while the writers are not. The writer
+        that finds the log near WAL_CEILING_BYTES empties it before adding to it, first in
+        the queue, so the ceiling holds whatever the scheduling. It costs that one write the
+        copy; it happens only when the thread has fallen behind."""
+        if _size(f"{self.database}-wal") <= WAL_CEILING_BYTES - WAL_LIMIT_BYTES // 2:
+            return
+        # A log that cannot be emptied now (a long reader, a full disk) is the checkpoint
+        # thread's to report; this write goes ahead and meets its own errors, if any.
+        with contextlib.suppress(peewee.PeeweeException):
+            _empty_log(self.execute_sql)
 
     def commit(self):
         try:
@@ -188,6 +202,9 @@ def write_transaction():
 # hold a snapshot it must keep and the log only grows: 35 MB beside a 2.4 MB database, and a
 # full small volume that a restart did not cure, before this bound.
 WAL_LIMIT_BYTES = 4 * 1024 * 1024
+# What the log never passes by more than a transaction: writers themselves empty it short of
+# this when the checkpoint thread falls behind (QueuedSqliteDatabase).
+WAL_CEILING_BYTES = 4 * WAL_LIMIT_BYTES
 
 
 async def checkpoint_forever(interval_s: float, on_failure=None) -> None:
