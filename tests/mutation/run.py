@@ -121,13 +121,14 @@ def verdicts(stages: Path, database: str) -> dict[str, str]:
     return found
 
 
-def merged(stages: Path) -> dict[str, str]:
+def merged(folders: list[Path]) -> dict[str, str]:
     """Every mutant's verdict, killed if any run killed it."""
     verdict: dict[str, str] = {}
-    for database in RUNS:
-        for name, said in verdicts(stages, database).items():
-            if verdict.get(name) not in KILLED:
-                verdict[name] = said
+    for stages in folders:
+        for database in RUNS:
+            for name, said in verdicts(stages, database).items():
+                if verdict.get(name) not in KILLED:
+                    verdict[name] = said
     return verdict
 
 
@@ -147,8 +148,8 @@ def diff(stages: Path, name: str) -> str:
     ).stdout
 
 
-def report(stages: Path, seconds: float | None) -> float:
-    verdict = merged(stages)
+def report(folders: list[Path], seconds: float | None) -> float:
+    verdict = merged(folders)
     equivalent = equivalents()
     counted = [name for name in verdict if name not in equivalent]
     survivors = sorted(name for name in counted if verdict[name] not in KILLED)
@@ -168,7 +169,7 @@ def report(stages: Path, seconds: float | None) -> float:
     (REPORTS / "score.txt").write_text("\n".join(summary) + "\n")
     with open(REPORTS / "survivors.txt", "w") as listing:
         for name in survivors:
-            listing.write(f"## {name}: {verdict[name]}\n{diff(stages, name)}\n")
+            listing.write(f"## {name}: {verdict[name]}\n{diff(folders[0], name)}\n")
     print("\n".join(summary))
     return score
 
@@ -181,6 +182,13 @@ def main() -> int:
     parser.add_argument(
         "--stages", type=Path, default=STAGES, help="where to stage, for runs side by side"
     )
+    parser.add_argument(
+        "--also",
+        type=Path,
+        action="append",
+        default=[],
+        help="report with the verdicts of runs staged there too (runs of other modules)",
+    )
     parser.add_argument("mutants", nargs="*", help="only these mutants (mutmut's names, globs)")
     args = parser.parse_args()
     stages = args.stages.resolve()
@@ -188,7 +196,8 @@ def main() -> int:
     if not args.report_only:
         for database in [args.database] if args.database else RUNS:
             mutate(stages, database, args.mutants)
-    score = report(stages, None if args.report_only else time.monotonic() - started)
+    folders = [stages, *(folder.resolve() for folder in args.also)]
+    score = report(folders, None if args.report_only else time.monotonic() - started)
     return 0 if score >= args.target else 1
 
 
