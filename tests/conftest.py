@@ -50,35 +50,69 @@ def _postgres_admin():
 
 
 @pytest.fixture(scope="session")
-def postgres_database():
-    """One database for the whole run, made here and dropped at the end."""
-    name = f"applytry_test_{os.getpid()}"
+def postgres_admin():
     admin = _postgres_admin()
-    admin.execute_sql(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(POSTGRES_ADMIN)
-    yield urlunsplit(parts._replace(path="/" + name)), admin, name
-    forget_connection()
-    admin.execute_sql(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-    )
-    admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    yield admin
     admin.close()
+
+
+def _database_url(name: str) -> str:
+    return urlunsplit(urlsplit(POSTGRES_ADMIN)._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin, tmp_path_factory):
+    """A database migrated once per process (per xdist worker), the template of every test's
+    own: copying it is far cheaper than migrating anew for each test."""
+    name = f"applytry_template_{os.getpid()}"
+    postgres_admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    postgres_admin.execute_sql(f'CREATE DATABASE "{name}"')
+    migrated = run_cli(
+        "migrate",
+        cwd=tmp_path_factory.mktemp("template"),
+        APPLYTRY_DATABASE_URL=_database_url(name),
+        APPLYTRY_SECRET=SECRET,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    yield name
+    postgres_admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_database(postgres_admin, postgres_template):
+    """This test's database, a copy of the migrated template, dropped afterwards with any
+    session still on it."""
+    name = f"applytry_test_{os.getpid()}"
+    postgres_admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    postgres_admin.execute_sql(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    yield _database_url(name), postgres_admin, name
+    forget_connection()
+    postgres_admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def database_url(request, tmp_path):
+    """A database of this test's own: on SQLite a new file, which its first user migrates; on
+    PostgreSQL a migrated copy of the template."""
+    forget_connection()
     if BACKEND == "sqlite":
         yield f"sqlite:///{tmp_path / 'applytry.db'}"
-        forget_connection()
+    else:
+        yield request.getfixturevalue("postgres_database")[0]
+    forget_connection()
+
+
+@pytest.fixture
+def empty_database_url(request, tmp_path):
+    """A database of this test's own with no schema at all, for tests of migrating one."""
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'applytry.db'}"
         return
-    url, _admin, name = request.getfixturevalue("postgres_database")
-    forget_connection()
-    # Start every test from an empty schema: drop whatever the last one migrated.
-    target = peewee.PostgresqlDatabase(name, **_connection_kwargs(url))
-    with target:
-        target.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    yield url
-    forget_connection()
+    admin, name = request.getfixturevalue("postgres_admin"), f"applytry_empty_{os.getpid()}"
+    admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.execute_sql(f'CREATE DATABASE "{name}"')
+    yield _database_url(name)
+    admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _connection_kwargs(url: str) -> dict:

@@ -85,13 +85,10 @@ def test_a_bad_configuration_stops_the_command_with_a_clear_message(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_migrate_brings_the_schema_up_to_date_once(tmp_path, database_url):
-    first = run_cli(
-        "migrate", cwd=tmp_path, APPLYTRY_DATABASE_URL=database_url, APPLYTRY_SECRET="s" * 16
-    )
-    again = run_cli(
-        "migrate", cwd=tmp_path, APPLYTRY_DATABASE_URL=database_url, APPLYTRY_SECRET="s" * 16
-    )
+def test_migrate_brings_the_schema_up_to_date_once(tmp_path, empty_database_url):
+    env = {"APPLYTRY_DATABASE_URL": empty_database_url, "APPLYTRY_SECRET": "s" * 16}
+    first = run_cli("migrate", cwd=tmp_path, **env)
+    again = run_cli("migrate", cwd=tmp_path, **env)
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
     assert json.loads(first.stderr.splitlines()[-1])["applied"] == ",".join(available())
     assert json.loads(again.stderr.splitlines()[-1])["applied"] == "none"
