@@ -35,6 +35,7 @@ EQUIVALENT = Path(__file__).with_name("equivalent.txt")
 
 # A test failed, or the mutant made the tests run past their time (an endless loop).
 KILLED = {"killed", "timeout"}
+UNTESTED = "not checked"  # a mutant this run was not asked to test
 
 # The modules whose every decision a user would notice: issuing and checking codes, the
 # limits and pumping defences, tenants, jobs, retention, the breaker, and storage.
@@ -127,7 +128,7 @@ def merged(folders: list[Path]) -> dict[str, str]:
     for stages in folders:
         for database in RUNS:
             for name, said in verdicts(stages, database).items():
-                if verdict.get(name) not in KILLED:
+                if verdict.get(name) in (None, UNTESTED) or said in KILLED:
                     verdict[name] = said
     return verdict
 
