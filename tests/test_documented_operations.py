@@ -4,21 +4,28 @@ instance, the metrics its table lists, and what a purge keeps."""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import socket
+from urllib.parse import urlsplit
 
+from imitations import HuaweiImitation
 from prometheus_client.parser import text_string_to_metric_families
 
 from applytry import keys, rules, thresholds
-from applytry.db.database import database
+from applytry.db.database import database, is_sqlite
+from applytry.db.migrations import available
 from applytry.db.models import (
     ApiKey,
     ApplicationLock,
     Job,
     PhoneRule,
     SettingChange,
+    SmsMessage,
     Tenant,
 )
 from applytry.digests import Digests
+from applytry.jobs import backoff
 from conftest import GENERATE, SECRET, apply_tenant, generate, load_access_codes, wait_until
 
 BASE = GENERATE.removesuffix("/applyTry/generateverifycode")
@@ -189,10 +196,6 @@ def _schema() -> dict[str, set[str]]:
 
 
 def test_each_migration_only_adds_tables_and_columns(db):
-    import importlib
-
-    from applytry.db.migrations import available
-
     drop_every_table()
     before: dict[str, set[str]] = {}
     for name in available():
@@ -207,16 +210,12 @@ def test_each_migration_only_adds_tables_and_columns(db):
 
 def drop_every_table() -> None:
     """Leaves the database as no migration has touched it."""
-    from applytry.db.database import is_sqlite
-
     cascade = "" if is_sqlite() else " CASCADE"
     for table in database.get_tables():
         database.execute_sql(f'DROP TABLE IF EXISTS "{table}"{cascade}')
 
 
 def test_a_failing_mail_is_retried_after_30_s_doubling_to_at_most_an_hour():
-    from applytry.jobs import backoff
-
     waits = [backoff(attempts) for attempts in range(1, 11)]
 
     assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
@@ -235,20 +234,12 @@ def test_an_egress_proxy_is_passed_by_for_hosts_in_no_proxy(client_for, gateway,
 
 def closed_port() -> int:
     """A loopback port nothing listens on."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def test_delivery_receipts_are_counted_by_verdict(client_for):
-    from urllib.parse import urlsplit
-
-    from imitations import HuaweiImitation
-
-    from applytry.db.models import SmsMessage
-
     huawei = HuaweiImitation("c8RWg3ggEcyd4D3p94bf3Y7x1Ile", "q4Ii87BhST9vcs8wvrzN80SfD7Al")
     try:
         client = client_for(

@@ -10,15 +10,19 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+from test_documented_operations import drop_every_table
 
 from applytry import limits
+from applytry.cli import parser
 from applytry.db.database import forget_connection
 from applytry.db.migrations import SchemaMigration, available
 from applytry.db.models import Counter, Job
+from applytry.testing import ServiceProcess
 from conftest import (
     BACKEND,
     GENERATE,
@@ -112,8 +116,6 @@ def test_writers_queue_on_a_lock_file_beside_the_sqlite_database(serve, tmp_path
 
 
 def test_migrate_run_twice_at_once_applies_each_migration_once(tmp_path, database_url, db):
-    from test_documented_operations import drop_every_table
-
     drop_every_table()
     forget_connection()
     env = {**os.environ, "APPLYTRY_DATABASE_URL": database_url, "APPLYTRY_SECRET": SECRET}
@@ -195,8 +197,6 @@ def test_tox_has_every_environment_the_readme_names():
 
 
 def test_serve_listens_on_the_loopback_port_8080_unless_told_otherwise():
-    from applytry.cli import parser
-
     told = parser().parse_args(["serve", "--host", "0.0.0.0", "--port", "9090", "--workers", "4"])
     default = parser().parse_args(["serve"])
 
@@ -206,8 +206,6 @@ def test_serve_listens_on_the_loopback_port_8080_unless_told_otherwise():
 
 @pytest.mark.servers
 def test_a_service_with_nothing_in_flight_stops_at_once(tmp_path, database_url):
-    from applytry.testing import ServiceProcess
-
     service = ServiceProcess(tmp_path, settings={"database_url": database_url, "secret": SECRET})
     service.start()
     try:
@@ -233,8 +231,6 @@ def test_the_log_level_decides_which_lines_are_written(serve, tmp_path):
 
 
 def test_a_mail_another_runner_is_sending_raises_no_alarm(client_for, outbox, cli, tmp_path):
-    import time
-
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     client = client_for(email_outbox=str(blocked))
