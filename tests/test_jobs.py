@@ -5,16 +5,20 @@ over this test's database and the test's clock."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import time
 
 import pytest
 
-from applytry.db.models import Job
+from applytry.cli import retry_jobs
+from applytry.db.models import Job, Tenant
 from applytry.digests import Digests
-from applytry.jobs import MAIL, PROVISION, RunReport
+from applytry.jobs import MAIL, PROVISION, RunReport, held
 from applytry.services import build_runner
 from conftest import SECRET, apply_tenant, generate, load_access_codes
 
@@ -129,7 +133,9 @@ def test_a_job_being_run_is_left_alone_until_its_five_minute_lease_runs_out(
             gateway.delay = 0
             clock.advance(299)
             assert await other.run_due(PROVISION) == RunReport(done=0, failed=0)
+            assert held(hook_job(), clock.now)
             clock.advance(1)
+            assert not held(hook_job(), clock.now)
             return await other.run_due(PROVISION)
         finally:
             await hook.aclose()
@@ -153,3 +159,149 @@ def test_a_retry_of_one_kind_leaves_the_other_alone(hooked, outbox, gateway, clo
     assert len(gateway.requests) == 1
     assert hook_job().status == "pending"
     assert len(mailbox.messages()) == 1
+
+
+def crowd(count: int, kind: str, status: str, next_at: float, **fields) -> None:
+    """``count`` jobs made before this test's tenant, of other tenants."""
+    Job.insert_many(
+        [
+            {
+                "id": f"{kind[:4]}-{status[:4]}-{next_at:.0f}-{n:05d}",
+                "kind": kind,
+                "tenant_id": f"other-{n}",
+                "status": status,
+                "next_at": next_at,
+                "created_at": 1_700_000_000 + n,
+                **fields,
+            }
+            for n in range(count)
+        ]
+    ).execute()
+
+
+def test_a_retry_pass_reaches_a_due_job_behind_a_thousand_it_must_not_run(
+    hooked, outbox, gateway, clock
+):
+    client, build = hooked
+    gateway.status = 503
+    open_tenant(client, outbox)
+    clock.advance(30)
+    gateway.status = 200
+    # Older jobs, each of which a retry of the hook must pass over: done, not yet due, and
+    # mails, whose handler is not the hook's.
+    crowd(1000, PROVISION, "done", clock.now - 60, done_at=clock.now - 60)
+    crowd(1000, PROVISION, "pending", clock.now + 60)
+    crowd(1000, MAIL, "pending", clock.now - 60, claimed_until=clock.now + 300)
+
+    async def scenario(runner):
+        return await runner.run_due(PROVISION)
+
+    assert run(build, scenario) == RunReport(done=1, failed=0)
+    assert hook_job().status == "done"
+
+
+def test_a_retry_pass_takes_at_most_a_thousand_jobs_and_leaves_the_rest_to_the_next(
+    hooked, outbox, gateway, clock
+):
+    client, build = hooked
+    gateway.status = 503
+    open_tenant(client, outbox)
+    clock.advance(30)
+    gateway.status = 200
+    # A thousand older due hook jobs that other runners hold right now.
+    crowd(1000, PROVISION, "pending", clock.now - 60, claimed_until=clock.now + 300)
+
+    async def scenario(runner):
+        first = await runner.run_due(PROVISION)
+        Job.update(claimed_until=0).where(Job.tenant_id.startswith("other-")).execute()
+        Job.update(status="done").where(Job.tenant_id.startswith("other-")).execute()
+        return first, await runner.run_due(PROVISION)
+
+    assert run(build, scenario) == (RunReport(done=0, failed=0), RunReport(done=1, failed=0))
+    assert len(gateway.requests) == 2
+
+
+def test_the_oldest_job_is_retried_first_whichever_instance_wrote_it_first(
+    client_for, settings_for, outbox, gateway, clock
+):
+    settings = {
+        "provisioning_url": gateway.url,
+        "provisioning_secret": HOOK_SECRET,
+        "job_retry_s": 3600,
+    }
+    client = client_for(**settings)
+    gateway.status = 503
+    load_access_codes("95555001", "95555002")
+    start = clock.now
+    # The first tenant is opened on an instance whose clock is 50 s ahead of the other's.
+    clock.now = start + 50
+    generate(client, PHONE)
+    apply_tenant(client, PHONE, outbox.code_for(E164), company="Ahead Ltd", email="a@x.com")
+    clock.now = start
+    generate(client, "13900139000")
+    apply_tenant(client, "13900139000", outbox.code_for("+8613900139000"), company="Behind Ltd")
+    runner, hook = build_runner(settings_for(**settings), Digests(SECRET.encode()), clock)
+
+    async def scenario():
+        try:
+            clock.now = start + 30
+            assert await runner.run_due(PROVISION) == RunReport(done=0, failed=1)
+            gateway.status = 200
+            clock.now = start + 90
+            return await runner.run_due(PROVISION)
+        finally:
+            await hook.aclose()
+
+    assert asyncio.run(scenario()) == RunReport(done=2, failed=0)
+    announced = [
+        json.loads(request["body"])["tenant"]["companyName"] for request in gateway.requests
+    ]
+    assert announced == ["Ahead Ltd", "Behind Ltd", "Behind Ltd", "Behind Ltd", "Ahead Ltd"]
+
+
+def test_mail_retry_lists_what_still_waits_oldest_first_and_what_another_runner_holds(
+    client_for, settings_for, outbox, gateway, clock, tmp_path, capsys
+):
+    clock.now = time.time() - 3600  # the command retries on the real clock: all is due
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()  # a mail outbox that cannot be written
+    settings = {
+        "email_outbox": str(blocked),
+        "provisioning_url": gateway.url,
+        "provisioning_secret": HOOK_SECRET,
+        "job_retry_s": 3600,
+    }
+    gateway.status = 503
+    client = client_for(**settings)
+    load_access_codes("95555001", "95555002", "95555003")
+    start = clock.now
+    clock.now = start + 50  # an instance whose clock is ahead opens the first tenant
+    generate(client, PHONE)
+    apply_tenant(client, PHONE, outbox.code_for(E164), company="Ahead Ltd", email="a@x.com")
+    clock.now = start
+    generate(client, "13900139000")
+    apply_tenant(client, "13900139000", outbox.code_for("+8613900139000"), company="Behind Ltd")
+    mailing = client_for(job_retry_s=3600)  # an instance whose mail goes out
+    generate(mailing, "13700137000")
+    apply_tenant(mailing, "13700137000", outbox.code_for("+8613700137000"), company="Sent Ltd")
+    ahead, behind = (
+        Job.get((Job.kind == MAIL) & (Job.tenant_id == tenant.id))
+        for tenant in (Tenant.get(company_name=name) for name in ("Ahead Ltd", "Behind Ltd"))
+    )
+    # Another runner is sending the second tenant's mail right now.
+    Job.update(claimed_until=time.time() + 300).where(Job.id == behind.id).execute()
+
+    assert retry_jobs(settings_for(**settings), argparse.Namespace(kind=MAIL)) == 1
+
+    printed = capsys.readouterr().out.splitlines()
+    error = "last error: outbox: Is a directory"
+    assert printed[:2] == [
+        "mail: 0 done, 1 failed, 2 pending",
+        f"  {behind.id} tenant {behind.tenant_id}: 1 attempts, running elsewhere, {error}",
+    ]
+    assert re.fullmatch(
+        rf"  {ahead.id} tenant {ahead.tenant_id}: 2 attempts, "
+        rf"next \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ, {error}",
+        printed[2],
+    ), printed[2]
+    assert len(printed) == 3
