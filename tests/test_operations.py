@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import httpx
 import pytest
@@ -153,15 +152,15 @@ def test_a_stop_never_turns_an_sms_sent_by_a_slow_gateway_into_a_500(
         with ThreadPoolExecutor(len(phones)) as pool:
             pending = [pool.submit(ask, phone) for phone in phones]
             wait_until(lambda: len(gateway.requests) == len(phones), "the gateway holds them all")
-            stopped = time.monotonic()
             service.process.terminate()
             replies = [future.result(timeout=60) for future in pending]
+            # Bounded, not timed: the requests are done, so the stop ends without waiting
+            # out its window.
             service.process.wait(timeout=40)
-            took = time.monotonic() - stopped
 
     assert [reply.status_code for reply in replies] == [200] * len(phones)
     assert [reply.json()["retCode"] for reply in replies] == ["200"] * len(phones)
-    assert took < 20, f"the service took {took:.1f} s to stop"
+    assert "graceful shutdown exceeded" not in service.log()  # uvicorn cancelled nothing
     assert {message.status for message in SmsMessage.select()} == {"accepted"}
 
 
