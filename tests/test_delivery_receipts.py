@@ -229,3 +229,26 @@ def test_twilio_receipts_are_refused_where_twilio_is_not_configured(client_for, 
     reply = twilio_receipt(client, twilio_form("SM" + "0" * 32, "delivered"))
 
     assert refused(reply) == "twilio receipts are not expected here"
+
+
+def test_a_twilio_receipt_without_a_status_is_a_bad_request(client_for, twilio):
+    client = client_for(**twilio_settings(twilio))
+    generate(client, "13800138000")
+    form = twilio_form(SmsMessage.get().provider_ref, "delivered")
+    del form["MessageStatus"]
+
+    assert twilio_receipt(client, form).status_code == 400
+    assert SmsMessage.get().receipt is None
+
+
+def test_a_status_word_longer_than_the_spec_allows_is_a_bad_request(client_for, huawei):
+    client = client_for(**huawei_settings(huawei))
+    generate(client, "13800138000")
+    callback = urlsplit(huawei.requests[0]["form"]["statusCallback"])
+
+    reply = client.post(
+        f"{callback.path}?{callback.query}", data={"smsMsgId": "x_1", "status": "U" * 33}
+    )
+
+    assert reply.status_code == 400
+    assert SmsMessage.get().receipt is None
