@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 
 import pytest
 
 from applytry.db.database import database
-from applytry.db.models import AccessCode, ApplicationLock, Job, Tenant, TenantClaim
+from applytry.db.models import AccessCode, ApplicationLock, Counter, Job, Tenant, TenantClaim
 from applytry.digests import Digests
+from applytry.errors import InvalidInput
 from applytry.messages import MAIL_QUEUED
+from applytry.tenants import company_name
 from conftest import BACKEND, SECRET, apply_tenant, generate, load_access_codes
 
 DIGESTS = Digests(SECRET.encode())
@@ -208,3 +211,157 @@ def test_a_job_that_cannot_start_leaves_the_tenant_open_and_the_mail_queued(
     assert line.getMessage().startswith("could not run a job; it will be retried: database ")
     assert "job table damaged" in line.getMessage()
     assert (line.db_error, line.job_id) == ("broken", job.id)
+
+
+def test_a_company_name_is_kept_with_its_spaces_folded(client, outbox):
+    load_access_codes("95555001")
+    code = code_for(client, outbox, FIRST)
+
+    assert returned(apply_tenant(client, FIRST[0], code, " Ａｌｐｈａ \t Trading  Ltd ")) == "000"
+
+    assert Tenant.get().company_name == "Alpha Trading Ltd"
+
+
+def test_a_company_name_of_nothing_but_spaces_is_refused():
+    with pytest.raises(InvalidInput) as refused:
+        company_name(" \u3000\t ")
+    assert str(refused.value) == "companyName is blank"
+
+
+def used_counts() -> dict[str, int]:
+    return {row.key: row.count for row in Counter.select().where(Counter.scope == "used-10m")}
+
+
+def test_a_right_code_counts_as_used_by_the_breaker_even_when_the_application_is_refused(
+    client_for, outbox, clock
+):
+    client = client_for(resend_interval_s=1)
+    code = code_for(client, outbox, FIRST)
+    assert returned(apply_tenant(client, FIRST[0], "000000")) == "002"
+    assert returned(apply_tenant(client, SECOND[0], "123456")) == "001"
+    assert used_counts() == {}
+
+    assert returned(apply_tenant(client, FIRST[0], code)) == "006"  # the pool is empty
+
+    assert used_counts() == {"range:+8613800": 1, "country:CN": 1}
+
+
+@contextlib.contextmanager
+def another_writer_holds_the_database(database_url):
+    """Another instance's long transaction, holding what applyTenant must write."""
+    if BACKEND == "sqlite":
+        other = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.rollback()
+            other.close()
+    else:
+        import psycopg2
+
+        from conftest import _connection_kwargs
+
+        other = psycopg2.connect(
+            dbname=database_url.rsplit("/", 1)[1], **_connection_kwargs(database_url)
+        )
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("LOCK TABLE application_lock IN ACCESS EXCLUSIVE MODE")
+                yield
+        finally:
+            other.rollback()
+            other.close()
+
+
+def test_a_database_another_writer_holds_answers_005_and_says_why(
+    client_for, outbox, caplog, database_url
+):
+    client = client_for(db_lock_timeout_s=0.2)
+    load_access_codes("95555001")
+    code = code_for(client, outbox, FIRST)
+    caplog.set_level(logging.INFO, logger="applytry")
+
+    with another_writer_holds_the_database(database_url):
+        assert returned(apply_tenant(client, FIRST[0], code)) == "005"
+
+    [fault] = [r for r in caplog.records if r.name == "applytry.faults"]
+    assert fault.getMessage().startswith("application failed: database contention: ")
+    assert (fault.levelno, fault.db_error, fault.phone) == (logging.ERROR, "contention", FIRST[2])
+    [answer] = [r for r in caplog.records if r.getMessage().startswith("application answered")]
+    assert (answer.levelno, answer.getMessage()) == (logging.INFO, "application answered 005")
+    assert (answer.phone, answer.return_code) == (FIRST[2], "005")
+    assert returned(apply_tenant(client, FIRST[0], code)) == "000"
+
+
+def test_a_broken_database_answers_003_and_says_why(client, outbox, caplog):
+    load_access_codes("95555001")
+    code = code_for(client, outbox, FIRST)
+    caplog.set_level(logging.INFO, logger="applytry")
+    database.execute_sql("ALTER TABLE tenant RENAME TO tenant_away")
+    try:
+        assert returned(apply_tenant(client, FIRST[0], code)) == "003"
+    finally:
+        database.execute_sql("ALTER TABLE tenant_away RENAME TO tenant")
+
+    [fault] = [r for r in caplog.records if r.name == "applytry.faults"]
+    assert fault.getMessage().startswith("application failed: database ")
+    assert (fault.db_error, fault.phone) == ("broken", FIRST[2])
+    [answer] = [r for r in caplog.records if r.getMessage().startswith("application answered")]
+    assert (answer.getMessage(), answer.phone, answer.return_code) == (
+        "application answered 003",
+        FIRST[2],
+        "003",
+    )
+
+
+@contextlib.contextmanager
+def holds_cannot_be_released():
+    """Application holds may be taken but not deleted, as on a damaged table."""
+    if BACKEND == "sqlite":
+        database.execute_sql(
+            "CREATE TRIGGER hold_stuck BEFORE DELETE ON application_lock"
+            " BEGIN SELECT RAISE(ABORT, 'hold table damaged'); END"
+        )
+        yield
+        database.execute_sql("DROP TRIGGER hold_stuck")
+    else:
+        database.execute_sql(
+            "CREATE FUNCTION hold_stuck() RETURNS trigger AS $$ BEGIN"
+            " RAISE EXCEPTION 'hold table damaged'; END $$ LANGUAGE plpgsql"
+        )
+        database.execute_sql(
+            "CREATE TRIGGER hold_stuck BEFORE DELETE ON application_lock"
+            " FOR EACH ROW EXECUTE FUNCTION hold_stuck()"
+        )
+        yield
+        database.execute_sql("DROP TRIGGER hold_stuck ON application_lock")
+
+
+def test_a_hold_that_could_not_be_released_lapses_after_a_minute(client, outbox, clock, caplog):
+    load_access_codes("95555001")
+    code = code_for(client, outbox, FIRST)
+    caplog.set_level(logging.INFO, logger="applytry")
+
+    with holds_cannot_be_released():
+        assert returned(apply_tenant(client, FIRST[0], "000000")) == "002"
+
+    [fault] = [r for r in caplog.records if r.name == "applytry.faults"]
+    assert fault.getMessage().startswith("could not release an application hold: database ")
+    assert "hold table damaged" in fault.getMessage()
+    clock.advance(59)
+    assert returned(apply_tenant(client, FIRST[0], code)) == "005"
+    clock.advance(1)
+    assert returned(apply_tenant(client, FIRST[0], code)) == "000"
+
+
+def test_an_application_releases_its_own_holds_and_no_one_elses(client, outbox, clock):
+    load_access_codes("95555001")
+    code = code_for(client, outbox, FIRST)
+    others = [DIGESTS.claim("phone", SECOND[1]), DIGESTS.claim("company", "beta ltd")]
+    for key in others:
+        ApplicationLock.create(key=key, owner="another", expires_at=clock() + 60)
+
+    assert returned(apply_tenant(client, FIRST[0], code, "Alpha Ltd")) == "000"
+
+    assert sorted(hold.key for hold in ApplicationLock.select()) == sorted(others)
