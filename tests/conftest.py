@@ -39,6 +39,14 @@ def pytest_report_header(config):
     return f"applytry database under test: {BACKEND}"
 
 
+def pytest_collection_modifyitems(items):
+    """Modules that start real servers run first: they hold the longest tests (a load test,
+    a fresh clone), and under xdist one of them started last would run on alone while the
+    other workers sit idle. Each module stays in one piece, for its module-scoped servers."""
+    with_servers = {item.path for item in items if item.get_closest_marker("servers")}
+    items.sort(key=lambda item: item.path not in with_servers)
+
+
 def _postgres_admin():
     parts = urlsplit(POSTGRES_ADMIN)
     admin = peewee.PostgresqlDatabase(
