@@ -55,7 +55,12 @@ def test_a_sent_code_is_stored_hashed_with_its_lifetime_and_logged(client, outbo
     )
     [line] = [r for r in caplog.records if r.name == "applytry.verification"]
     assert (line.levelno, line.getMessage()) == (logging.INFO, "code accepted")
-    assert (line.phone, line.ret_code, line.message_id) == (MASKED, "200", sms.id)
+    assert (line.phone, line.ret_code, line.message_id, line.detail) == (
+        MASKED,
+        "200",
+        sms.id,
+        sms.detail,
+    )
 
 
 def test_a_sent_code_spends_the_phone_range_and_system_budgets_once(client, clock):
@@ -136,3 +141,38 @@ def test_an_outcome_that_cannot_be_recorded_still_answers_what_the_gateway_said(
     assert line.getMessage().startswith("could not record the SMS outcome: database ")
     assert "sms table damaged" in line.getMessage()
     assert (line.db_error, line.phone) == ("broken", MASKED)
+
+
+def test_a_refusing_gateway_is_logged_with_its_detail_and_the_code_voided(
+    client_for, gateway, clock, caplog
+):
+    gateway.status = 422
+    client = client_for(sms_backend="webhook", sms_webhook_url=gateway.url)
+    caplog.set_level(logging.INFO, logger="applytry")
+
+    assert ret_code(generate(client, PHONE)) == "202"
+
+    sms = SmsMessage.get()
+    assert (sms.status, sms.backend) == ("refused", "webhook")
+    assert sms.detail
+    row = Verification.get()
+    assert (row.code_digest, row.resend_at) == (None, clock.now)
+    [line] = [r for r in caplog.records if r.name == "applytry.verification"]
+    assert (line.getMessage(), line.ret_code, line.detail) == ("code refused", "202", sms.detail)
+
+
+def test_while_the_gateway_is_down_requests_are_answered_at_once_and_logged(
+    client_for, gateway, caplog
+):
+    gateway.status = 503
+    client = client_for(sms_backend="webhook", sms_webhook_url=gateway.url, sms_breaker_failures=1)
+    assert ret_code(generate(client, PHONE)) == "204"
+    caplog.set_level(logging.INFO, logger="applytry")
+
+    assert ret_code(generate(client, "13900139000")) == "204"
+
+    assert len(gateway.requests) == 1
+    [line] = [r for r in caplog.records if r.name == "applytry.verification"]
+    assert (line.levelno, line.getMessage()) == (logging.INFO, "sms gateway unavailable")
+    assert (line.phone, line.ret_code) == ("+86139****9000", "204")
+    assert SmsMessage.select().count() == 1
