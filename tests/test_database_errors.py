@@ -348,3 +348,23 @@ def test_postgresql_a_server_that_never_answers_is_unreachable_after_connect_tim
         exc = failure(lambda: target.execute_sql("SELECT 1"))
     assert "timeout expired" in str(exc)
     assert classify(exc) == UNREACHABLE
+
+
+# --- after a failure ------------------------------------------------------------------------
+
+
+def test_forgetting_the_connection_never_fails_even_with_no_database_bound(db):
+    """Every failure drops this thread's connection (applytry.faults); that must not fail in
+    turn, whether a transaction is still open or nothing is bound yet (a failure at
+    start-up)."""
+    from applytry.db.database import database, forget_connection
+
+    with database.atomic():
+        forget_connection()  # peewee refuses to close inside a transaction
+    bound = database.obj
+    database.initialize(None)
+    try:
+        forget_connection()
+    finally:
+        database.initialize(bound)
+    assert database.execute_sql("SELECT 1").fetchone() == (1,)
