@@ -365,3 +365,15 @@ def test_an_application_releases_its_own_holds_and_no_one_elses(client, outbox, 
     assert returned(apply_tenant(client, FIRST[0], code, "Alpha Ltd")) == "000"
 
     assert sorted(hold.key for hold in ApplicationLock.select()) == sorted(others)
+
+
+def test_an_opened_tenant_is_logged_with_its_id_and_the_masked_phone(client, outbox, caplog):
+    load_access_codes("95555001")
+    code = code_for(client, outbox, FIRST)
+    caplog.set_level(logging.INFO, logger="applytry")
+
+    assert returned(apply_tenant(client, FIRST[0], code)) == "000"
+
+    [line] = [r for r in caplog.records if r.name == "applytry.tenants"]
+    assert (line.levelno, line.getMessage()) == (logging.INFO, "tenant opened")
+    assert (line.phone, line.tenant_id) == (FIRST[2], Tenant.get().id)
