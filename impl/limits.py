@@ -158,15 +158,3 @@ def count(budget: Budget, key: str, now: float, zone: ZoneInfo, times: int = 1) 
 def add(scope: str, key: str, window: int, ends: int, times: int) -> None:
     """Adds ``times`` to one window's counter."""
     _ADD.execute(scope, key, window, ends, times)
-
-
-def used(budget: Budget, key: str, now: float, zone: ZoneInfo) -> int:
-    """How much of the budget the current window has spent."""
-    start, _ = budget.window(now, zone)
-    row = (
-        Counter.select(Counter.count)
-        .where((Counter.scope == budget.scope) & (Counter.key == key) & (Counter.window == start))
-        .tuples()
-        .first()
-    )
-    return row[0] if row else 0
