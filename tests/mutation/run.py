@@ -61,7 +61,7 @@ STORAGE = ["applytry/db/*"]
 RUNS = {"sqlite": DOMAIN + STORAGE, "postgresql": STORAGE}
 
 # What tests read from the checkout besides the package and themselves.
-BESIDE = ["openapi.yaml", "README.md", "docs", "bench"]
+BESIDE = ["openapi.yaml", "README.md", "docs", "bench", "tox.ini"]
 
 
 def toml_list(items: list[str]) -> str:
