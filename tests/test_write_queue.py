@@ -162,3 +162,24 @@ def test_an_in_memory_database_leaves_no_queue_file(tmp_path, monkeypatch):
     assert memory.execute_sql("SELECT count(*) FROM item").fetchone() == (2,)
     memory.close()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_write_transaction_takes_its_turn_and_the_write_lock_before_it_reads(path):
+    """Two processes must never both read "no code yet" and both issue one: the service's
+    write transactions queue, and hold SQLite's write lock from their first statement on."""
+    from applytry.db.database import bind, write_transaction
+
+    target = bind(f"sqlite:///{path}", lock_timeout_s=0.05)
+    target.execute_sql("CREATE TABLE item (id INTEGER PRIMARY KEY, payload BLOB)")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        with write_transaction():
+            target.execute_sql("SELECT count(*) FROM item").fetchone()  # a read, nothing more
+            assert not _queue_is_free(path)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        target.close()
