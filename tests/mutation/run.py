@@ -61,7 +61,7 @@ STORAGE = ["applytry/db/*"]
 RUNS = {"sqlite": DOMAIN + STORAGE, "postgresql": STORAGE}
 
 # What tests read from the checkout besides the package and themselves.
-BESIDE = ["openapi.yaml", "README.md", "docs", "bench", "tox.ini"]
+BESIDE = ["openapi.yaml", "README.md", "docs", "bench", "tox.ini", "contract-tests"]
 
 
 def toml_list(items: list[str]) -> str:
@@ -72,7 +72,7 @@ def stage(stages: Path, database: str) -> Path:
     """The package as installed, the tests beside it, and mutmut's settings."""
     where = stages / database
     shutil.rmtree(where, ignore_errors=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules")
     shutil.copytree(ROOT / "impl", where / "applytry", ignore=ignore)
     shutil.copytree(ROOT / "db", where / "applytry" / "db", ignore=ignore)
     for part in ["tests", *BESIDE]:
