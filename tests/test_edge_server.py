@@ -560,6 +560,11 @@ def test_clients_that_never_read_their_answers_do_not_lock_out_others(serve, tmp
                     return client.reply().status == 200
             except OSError:
                 return False
+            except AssertionError:
+                # Closed without a word: the worker is full and every connection still has a
+                # request in hand (it is writing their answers), so it refuses the newcomer.
+                # Once the answers wait on their clients, they are what makes room.
+                return False
 
         # Before, the worker stayed full, refusing everyone, for as long as they pleased.
         wait_until(an_ordinary_request_is_answered, "an ordinary request answered", TIMEOUT_S + 3)
