@@ -6,10 +6,11 @@ on the test's clock."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import generate
+from conftest import generate, wait_until
 
 METRICS = "/apiaccess/rest/ipccprovision/v1/metrics"
 
@@ -88,3 +89,23 @@ def test_a_failed_probe_is_logged_as_the_circuit_opening_again(client_for, gatew
     assert breaker_open(client) == 1
     assert retcode(client, "13800138004") == "204"  # turned away: not sent
     assert len(gateway.requests) == 3
+
+
+def test_while_the_probe_is_out_every_other_request_is_turned_away(client_for, gateway, clock):
+    client = webhook(client_for, gateway)
+    gateway.status = 503
+    retcode(client, "13800138001")
+    retcode(client, "13800138002")
+    clock.advance(30)
+    gateway.status, gateway.delay = 200, 1.0  # a gateway slow to come back
+
+    with ThreadPoolExecutor(1) as pool:
+        probe = pool.submit(retcode, client, "13800138003")
+        wait_until(lambda: len(gateway.requests) == 3, "the probe at the gateway")
+        meanwhile = retcode(client, "13800138004")
+        assert probe.result(timeout=10) == "200"
+
+    assert meanwhile == "204"
+    assert len(gateway.requests) == 3  # one probe, not two
+    gateway.delay = 0
+    assert retcode(client, "13800138005") == "200"  # closed
