@@ -109,3 +109,25 @@ def test_while_the_probe_is_out_every_other_request_is_turned_away(client_for, g
     assert len(gateway.requests) == 3  # one probe, not two
     gateway.delay = 0
     assert retcode(client, "13800138005") == "200"  # closed
+
+
+def test_a_send_is_timed_within_the_gateways_timeout(client_for, gateway):
+    client = webhook(client_for, gateway)
+
+    def within_timeout() -> float:
+        # sms_timeout_s is 2: no send can be measured past the bucket of 2 s.
+        for family in text_string_to_metric_families(client.get(METRICS).text):
+            for sample in family.samples:
+                if sample.name == "applytry_sms_send_seconds_bucket" and sample.labels == {
+                    "backend": "webhook",
+                    "le": "2.0",
+                }:
+                    return sample.value
+        return 0.0
+
+    before = within_timeout()
+    assert retcode(client, "13800138001") == "200"
+    gateway.status = 503
+    assert retcode(client, "13800138002") == "204"
+
+    assert within_timeout() - before == 2
