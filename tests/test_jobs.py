@@ -305,3 +305,20 @@ def test_mail_retry_lists_what_still_waits_oldest_first_and_what_another_runner_
         printed[2],
     ), printed[2]
     assert len(printed) == 3
+
+
+def test_a_retry_pass_reports_every_job_that_failed_again(hooked, outbox, gateway, clock):
+    client, build = hooked
+    gateway.status = 503
+    load_access_codes("95555001", "95555002")
+    tenants = [(PHONE, E164, "First Ltd"), ("13900139000", "+8613900139000", "Second Ltd")]
+    for phone, e164, company in tenants:
+        generate(client, phone)
+        apply_tenant(client, phone, outbox.code_for(e164), company=company, email=f"{phone}@x.com")
+    clock.advance(30)
+
+    async def scenario(runner):
+        return await runner.run_due(PROVISION)
+
+    assert run(build, scenario) == RunReport(done=0, failed=2)
+    assert len(gateway.requests) == 4
