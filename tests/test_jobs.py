@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import re
+import sqlite3
 import time
 
 import pytest
@@ -20,7 +21,7 @@ from applytry.db.models import Job, Tenant
 from applytry.digests import Digests
 from applytry.jobs import MAIL, PROVISION, RunReport, held
 from applytry.services import build_runner
-from conftest import SECRET, apply_tenant, generate, load_access_codes
+from conftest import BACKEND, SECRET, apply_tenant, generate, load_access_codes
 
 PHONE, E164 = "13800138000", "+8613800138000"
 HOOK_SECRET = "provisioning-secret-0123"
@@ -322,3 +323,60 @@ def test_a_retry_pass_reports_every_job_that_failed_again(hooked, outbox, gatewa
 
     assert run(build, scenario) == RunReport(done=0, failed=2)
     assert len(gateway.requests) == 4
+
+
+@contextlib.contextmanager
+def job_rows_locked_elsewhere(database_url: str):
+    """Another writer holds the job table: SQLite's write lock taken by a connection that does
+    not queue (the sqlite3 shell), or PostgreSQL's row locks by another session."""
+    if BACKEND == "sqlite":
+        other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg2
+
+        other = psycopg2.connect(database_url)
+        other.cursor().execute("SELECT * FROM job FOR UPDATE")
+    try:
+        yield
+    finally:
+        other.rollback()
+        other.close()
+
+
+def test_a_failure_that_cannot_be_recorded_is_logged_and_retried_after_the_lease(
+    hooked, outbox, gateway, clock, caplog, database_url
+):
+    caplog.set_level(logging.INFO, logger="applytry.faults")
+    client, build = hooked
+    gateway.status = 503
+    open_tenant(client, outbox)
+    clock.advance(30)
+    claimed_at = clock.now
+    gateway.delay = 1.0
+
+    async def scenario(runner):
+        attempt = asyncio.create_task(runner.run_due(PROVISION))
+        deadline = time.monotonic() + 10
+        while len(gateway.requests) < 2:
+            assert time.monotonic() < deadline, "the retry never reached the hook"
+            await asyncio.sleep(0.01)
+        with job_rows_locked_elsewhere(database_url):
+            first = await attempt  # the hook fails; recording it waits out the lock
+        gateway.status, gateway.delay = 200, 0
+        clock.advance(299)
+        during_lease = await runner.run_due(PROVISION)
+        clock.advance(1)
+        return first, during_lease, await runner.run_due(PROVISION)
+
+    assert run(build, scenario) == (
+        RunReport(done=0, failed=1),
+        RunReport(done=0, failed=0),
+        RunReport(done=1, failed=0),
+    )
+    [fault] = [r for r in caplog.records if r.name == "applytry.faults"]
+    assert fault.levelname == "ERROR"
+    assert fault.getMessage().startswith("could not record a job's failure: database contention")
+    assert (fault.db_error, fault.job_id) == ("contention", hook_job().id)
+    assert len(gateway.requests) == 3
+    assert hook_job().done_at == claimed_at + 300
