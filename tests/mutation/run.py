@@ -20,6 +20,7 @@ goes to ``reports/mutation/``: ``score.txt`` and ``survivors.txt`` (the diff of 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import re
 import shutil
@@ -100,10 +101,22 @@ filterwarnings = ["error::pytest.PytestUnraisableExceptionWarning"]
     return where
 
 
-def mutate(stages: Path, database: str, mutants: list[str]) -> None:
+def mutate(stages: Path, database: str, patterns: list[str]) -> None:
     where = stage(stages, database)
     env = {**os.environ, "APPLYTRY_TEST_DATABASE": database}
-    subprocess.run(["mutmut", "run", *mutants], cwd=where, env=env, check=True)
+    # Asked for a mutant that does not exist, mutmut makes the mutants and learns which tests
+    # call what, then stops: that gives the names, so that the mutants already judged
+    # equivalent are not run (a mutant that survives runs every test of its function).
+    subprocess.run(["mutmut", "run", "none"], cwd=where, env=env, capture_output=True)
+    equivalent = equivalents()
+    wanted = [
+        name
+        for name in verdicts(stages, database)
+        if name not in equivalent
+        and (not patterns or any(fnmatch.fnmatch(name, pattern) for pattern in patterns))
+    ]
+    if wanted:
+        subprocess.run(["mutmut", "run", *wanted], cwd=where, env=env, check=True)
 
 
 def verdicts(stages: Path, database: str) -> dict[str, str]:
