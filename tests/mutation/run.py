@@ -163,18 +163,23 @@ def diff(stages: Path, name: str) -> str:
 
 
 def report(folders: list[Path], seconds: float | None) -> float:
+    """Writes the score over the mutants that were tested and are not equivalent, and the
+    survivors with their diffs; a mutant no run was asked to test is counted apart."""
     verdict = merged(folders)
     equivalent = equivalents()
-    counted = [name for name in verdict if name not in equivalent]
+    counted = [name for name in verdict if name not in equivalent and verdict[name] != UNTESTED]
+    untested = [name for name in verdict if name not in equivalent and verdict[name] == UNTESTED]
     survivors = sorted(name for name in counted if verdict[name] not in KILLED)
     score = 1 - len(survivors) / len(counted) if counted else 1.0
     by_verdict: dict[str, int] = {}
-    for said in verdict.values():
+    for name, said in verdict.items():
+        said = "equivalent" if name in equivalent else said
         by_verdict[said] = by_verdict.get(said, 0) + 1
     summary = [
         f"mutants: {len(verdict)}",
         f"equivalent (tests/mutation/equivalent.txt): {len(equivalent)}",
-        f"killed: {len(counted) - len(survivors)} of {len(counted)} = {score:.1%}",
+        f"killed: {len(counted) - len(survivors)} of {len(counted)} tested = {score:.1%}",
+        f"not tested by these runs: {len(untested)}",
         "verdicts: " + ", ".join(f"{said} {n}" for said, n in sorted(by_verdict.items())),
     ]
     if seconds is not None:
