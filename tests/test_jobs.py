@@ -21,7 +21,7 @@ from applytry.db.models import Job, Tenant
 from applytry.digests import Digests
 from applytry.jobs import MAIL, PROVISION, RunReport, held
 from applytry.services import build_runner
-from conftest import BACKEND, SECRET, apply_tenant, generate, load_access_codes
+from conftest import BACKEND, SECRET, apply_tenant, generate, load_access_codes, wait_until
 
 PHONE, E164 = "13800138000", "+8613800138000"
 HOOK_SECRET = "provisioning-secret-0123"
@@ -380,3 +380,29 @@ def test_a_failure_that_cannot_be_recorded_is_logged_and_retried_after_the_lease
     assert (fault.db_error, fault.job_id) == ("contention", hook_job().id)
     assert len(gateway.requests) == 3
     assert hook_job().done_at == claimed_at + 300
+
+
+def test_the_services_own_retries_outlast_a_database_fault(
+    client_for, outbox, gateway, clock, caplog, database_url
+):
+    caplog.set_level(logging.INFO, logger="applytry.faults")
+    gateway.status = 503
+    client = client_for(
+        provisioning_url=gateway.url, provisioning_secret=HOOK_SECRET, job_retry_s=0.05
+    )
+    open_tenant(client, outbox)
+    gateway.status = 200
+
+    def faults() -> list:
+        return [r for r in caplog.records if r.name == "applytry.faults"]
+
+    with job_rows_locked_elsewhere(database_url):
+        clock.advance(30)  # due: the next pass tries to claim it, and waits out the lock
+        wait_until(lambda: faults(), "the retry loop meeting the lock")
+    wait_until(lambda: hook_job().status == "done", "the retry after the fault")
+
+    fault = faults()[0]
+    assert fault.levelname == "ERROR"
+    assert fault.getMessage().startswith("could not retry jobs: database contention")
+    assert (fault.db_error, fault.job) == ("contention", PROVISION)
+    assert len(gateway.requests) == 2
