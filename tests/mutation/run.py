@@ -37,6 +37,7 @@ EQUIVALENT = Path(__file__).with_name("equivalent.txt")
 # A test failed, or the mutant made the tests run past their time (an endless loop).
 KILLED = {"killed", "timeout"}
 UNTESTED = "not checked"  # a mutant this run was not asked to test
+NO_TESTS = "no tests"  # no test of this run calls the function
 
 # The modules whose every decision a user would notice: issuing and checking codes, the
 # limits and pumping defences, tenants, jobs, retention, the breaker, and storage.
@@ -136,14 +137,22 @@ def verdicts(stages: Path, database: str) -> dict[str, str]:
 
 
 def merged(folders: list[Path]) -> dict[str, str]:
-    """Every mutant's verdict, killed if any run killed it."""
+    """Every mutant's verdict over all runs: killed if any run killed it, else survived if
+    any run tested it; a run with no test for it (PostgreSQL's, for SQLite's own code) or one
+    not asked to test it does not decide."""
     verdict: dict[str, str] = {}
     for stages in folders:
         for database in RUNS:
             for name, said in verdicts(stages, database).items():
-                if verdict.get(name) in (None, UNTESTED) or said in KILLED:
+                if name not in verdict or _weight(said) > _weight(verdict[name]):
                     verdict[name] = said
     return verdict
+
+
+def _weight(said: str) -> int:
+    if said in KILLED:
+        return 3
+    return {UNTESTED: 1, NO_TESTS: 0}.get(said, 2)
 
 
 def equivalents() -> dict[str, str]:
