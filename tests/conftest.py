@@ -19,7 +19,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import peewee
 import pytest
-from imitations import Gateway
+from imitations import (
+    ACCOUNT,
+    APP_KEY,
+    APP_SECRET,
+    TOKEN,
+    Gateway,
+    HuaweiImitation,
+    TwilioImitation,
+)
 
 from applytry.app import create_app
 from applytry.config import Settings
@@ -126,6 +134,18 @@ def empty_database_url(request, tmp_path):
 def _connection_kwargs(url: str) -> dict:
     parts = urlsplit(url)
     return {"user": parts.username, "host": parts.hostname, "port": parts.port}
+
+
+def postgres_session(database_url: str, autocommit: bool = True):
+    """A session of our own on the test's PostgreSQL database, as another instance or an
+    operator would open one."""
+    import psycopg2
+
+    connection = psycopg2.connect(
+        dbname=database_url.rsplit("/", 1)[1], **_connection_kwargs(database_url)
+    )
+    connection.autocommit = autocommit
+    return connection
 
 
 @pytest.fixture
@@ -246,6 +266,22 @@ def gateway():
     server = Gateway()
     yield server
     server.close()
+
+
+@pytest.fixture
+def huawei():
+    """An imitation of Huawei Cloud's SMS API on 127.0.0.1, holding APP_KEY and APP_SECRET."""
+    imitation = HuaweiImitation(APP_KEY, APP_SECRET)
+    yield imitation
+    imitation.close()
+
+
+@pytest.fixture
+def twilio():
+    """An imitation of Twilio's Messages API on 127.0.0.1, holding ACCOUNT and TOKEN."""
+    imitation = TwilioImitation(ACCOUNT, TOKEN)
+    yield imitation
+    imitation.close()
 
 
 @pytest.fixture

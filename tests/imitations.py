@@ -14,6 +14,10 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+# The credentials the gateway imitations hold and the service is configured with.
+APP_KEY, APP_SECRET = "c8RWg3ggEcyd4D3p94bf3Y7x1Ile", "q4Ii87BhST9vcs8wvrzN80SfD7Al"
+ACCOUNT, TOKEN = "AC" + "0" * 31 + "1", "twilio-auth-token-0123456789"
+
 
 class Imitation:
     """The server; subclasses answer ``(status, body)`` for a request (a body of None sends

@@ -35,7 +35,7 @@ from applytry.db.database import (
     classify,
     open_database,
 )
-from conftest import BACKEND, wait_until
+from conftest import BACKEND, postgres_session, wait_until
 
 sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="the embedded database")
 postgres_only = pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL sessions")
@@ -202,16 +202,7 @@ def test_sqlite_a_read_only_volume_is_read_only_from_the_writers_queue_on(volume
 
 
 def _session(database_url: str):
-    """A session of our own on the test's database, as another instance or an operator."""
-    import psycopg2
-
-    from conftest import _connection_kwargs
-
-    connection = psycopg2.connect(
-        dbname=database_url.rsplit("/", 1)[1], **_connection_kwargs(database_url)
-    )
-    connection.autocommit = True
-    return connection
+    return postgres_session(database_url)
 
 
 @pytest.fixture

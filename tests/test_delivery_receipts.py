@@ -8,17 +8,9 @@ import logging
 from urllib.parse import urlsplit
 
 import pytest
-from imitations import HuaweiImitation, TwilioImitation
+from imitations import ACCOUNT, TOKEN
 from prometheus_client.parser import text_string_to_metric_families
-from test_gateways import (
-    ACCOUNT,
-    APP_KEY,
-    APP_SECRET,
-    PUBLIC,
-    TOKEN,
-    huawei_settings,
-    twilio_settings,
-)
+from test_gateways import PUBLIC, huawei_settings, twilio_settings
 
 from applytry.db.models import SmsMessage
 from applytry.receipts import twilio_signature
@@ -26,20 +18,6 @@ from conftest import generate
 
 RECEIPTS = "/apiaccess/rest/ipccprovision/v1/sms/receipts"
 PHONES = {"13800138000": "+8613800138000", "13900139000": "+8613900139000"}
-
-
-@pytest.fixture
-def huawei():
-    imitation = HuaweiImitation(APP_KEY, APP_SECRET)
-    yield imitation
-    imitation.close()
-
-
-@pytest.fixture
-def twilio():
-    imitation = TwilioImitation(ACCOUNT, TOKEN)
-    yield imitation
-    imitation.close()
 
 
 def receipts_counted(client) -> dict[tuple[str, str], float]:

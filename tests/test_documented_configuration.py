@@ -10,7 +10,7 @@ import json
 import re
 
 import pytest
-from imitations import HuaweiImitation, TwilioImitation
+from imitations import ACCOUNT, APP_KEY, APP_SECRET, TOKEN
 
 from applytry.config import ConfigError, Settings
 from applytry.phones import parse_phone
@@ -186,23 +186,6 @@ def test_the_provisioning_hook_is_signed_with_the_service_secret_unless_it_has_i
 
 
 # --- the gateways' options ------------------------------------------------------------------
-
-APP_KEY, APP_SECRET = "c8RWg3ggEcyd4D3p94bf3Y7x1Ile", "q4Ii87BhST9vcs8wvrzN80SfD7Al"
-ACCOUNT, TOKEN = "AC" + "0" * 31 + "1", "twilio-auth-token-0123456789"
-
-
-@pytest.fixture
-def huawei():
-    imitation = HuaweiImitation(APP_KEY, APP_SECRET)
-    yield imitation
-    imitation.close()
-
-
-@pytest.fixture
-def twilio():
-    imitation = TwilioImitation(ACCOUNT, TOKEN)
-    yield imitation
-    imitation.close()
 
 
 def test_without_an_english_huawei_template_english_callers_get_the_chinese_one(client_for, huawei):

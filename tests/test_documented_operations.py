@@ -9,7 +9,7 @@ import logging
 import socket
 from urllib.parse import urlsplit
 
-from imitations import HuaweiImitation
+from imitations import APP_KEY, APP_SECRET, HuaweiImitation
 from prometheus_client.parser import text_string_to_metric_families
 
 from applytry import keys, rules, thresholds
@@ -240,7 +240,7 @@ def closed_port() -> int:
 
 
 def test_delivery_receipts_are_counted_by_verdict(client_for):
-    huawei = HuaweiImitation("c8RWg3ggEcyd4D3p94bf3Y7x1Ile", "q4Ii87BhST9vcs8wvrzN80SfD7Al")
+    huawei = HuaweiImitation(APP_KEY, APP_SECRET)
     try:
         client = client_for(
             sms_backend="huawei",

@@ -26,6 +26,7 @@ from conftest import (
     apply_tenant,
     generate,
     load_access_codes,
+    postgres_session,
     wait_until,
 )
 
@@ -34,15 +35,7 @@ postgres_only = pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL s
 
 
 def _admin(database_url: str):
-    """A session of our own on the test's database, as another instance or an operator."""
-    import psycopg2
-
-    from conftest import _connection_kwargs
-
-    name = database_url.rsplit("/", 1)[1]
-    connection = psycopg2.connect(dbname=name, **_connection_kwargs(database_url))
-    connection.autocommit = True
-    return connection
+    return postgres_session(database_url)
 
 
 @postgres_only

@@ -10,7 +10,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from imitations import HuaweiImitation, TwilioImitation
+from imitations import ACCOUNT, APP_KEY, APP_SECRET, TOKEN
 
 from applytry.db.models import SmsMessage, Verification
 from applytry.receipts import twilio_signature
@@ -19,22 +19,6 @@ from conftest import generate
 PHONE, E164 = "13800138000", "+8613800138000"
 PUBLIC = "https://trial.example.com"
 RECEIPTS = "/apiaccess/rest/ipccprovision/v1/sms/receipts"
-APP_KEY, APP_SECRET = "c8RWg3ggEcyd4D3p94bf3Y7x1Ile", "q4Ii87BhST9vcs8wvrzN80SfD7Al"
-ACCOUNT, TOKEN = "AC" + "0" * 31 + "1", "twilio-auth-token-0123456789"
-
-
-@pytest.fixture
-def huawei():
-    imitation = HuaweiImitation(APP_KEY, APP_SECRET)
-    yield imitation
-    imitation.close()
-
-
-@pytest.fixture
-def twilio():
-    imitation = TwilioImitation(ACCOUNT, TOKEN)
-    yield imitation
-    imitation.close()
 
 
 def huawei_settings(imitation, **overrides) -> dict:

@@ -10,7 +10,7 @@ import peewee
 import pytest
 
 from applytry.db.database import CONTENTION, UNREACHABLE, again_if_lost, classify, open_database
-from conftest import BACKEND
+from conftest import BACKEND, postgres_session
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL sessions")
 
@@ -18,15 +18,7 @@ LOST = "database connection lost, once more on another"
 
 
 def _session(database_url: str):
-    import psycopg2
-
-    from conftest import _connection_kwargs
-
-    connection = psycopg2.connect(
-        dbname=database_url.rsplit("/", 1)[1], **_connection_kwargs(database_url)
-    )
-    connection.autocommit = True
-    return connection
+    return postgres_session(database_url)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from applytry import limits
 from applytry.db.models import Counter
 from applytry.storage import prepare_storage
 from applytry.tally import Tally
-from conftest import BACKEND, _connection_kwargs
+from conftest import BACKEND, postgres_session
 
 
 @contextlib.contextmanager
@@ -23,11 +23,7 @@ def another_writer_holds_the_counters(database_url):
         other = sqlite3.connect(database_url.removeprefix("sqlite:///"))
         other.execute("BEGIN IMMEDIATE")
     else:
-        import psycopg2
-
-        other = psycopg2.connect(
-            dbname=database_url.rsplit("/", 1)[1], **_connection_kwargs(database_url)
-        )
+        other = postgres_session(database_url, autocommit=False)
         other.cursor().execute("LOCK TABLE counter IN ACCESS EXCLUSIVE MODE")
     try:
         yield

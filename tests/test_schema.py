@@ -17,7 +17,7 @@ import pytest
 from applytry.db import migrations
 from applytry.db.database import bind, database
 from applytry.db.models import MODELS
-from conftest import BACKEND, _database_url
+from conftest import BACKEND, _database_url, postgres_session
 
 
 def _columns(target: peewee.Database, table: str) -> dict[str, tuple]:
@@ -124,14 +124,7 @@ def test_a_current_schema_is_seen_without_waiting_for_a_writer(database_url, db)
         other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
         other.execute("BEGIN EXCLUSIVE")
     else:
-        import psycopg2
-
-        from conftest import _connection_kwargs
-
-        other = psycopg2.connect(
-            dbname=database_url.rsplit("/", 1)[1], **_connection_kwargs(database_url)
-        )
-        other.autocommit = True
+        other = postgres_session(database_url)
         other.cursor().execute("SELECT pg_advisory_lock(%s)", (migrations._PG_LOCK_ID,))
     try:
         assert migrations.migrate() == []

@@ -16,7 +16,7 @@ from applytry.digests import Digests
 from applytry.errors import InvalidInput
 from applytry.messages import MAIL_QUEUED
 from applytry.tenants import company_name
-from conftest import BACKEND, SECRET, apply_tenant, generate, load_access_codes
+from conftest import BACKEND, SECRET, apply_tenant, generate, load_access_codes, postgres_session
 
 DIGESTS = Digests(SECRET.encode())
 FIRST = ("13800138000", "+8613800138000", "+86138****8000")
@@ -258,13 +258,7 @@ def another_writer_holds_the_database(database_url):
             other.rollback()
             other.close()
     else:
-        import psycopg2
-
-        from conftest import _connection_kwargs
-
-        other = psycopg2.connect(
-            dbname=database_url.rsplit("/", 1)[1], **_connection_kwargs(database_url)
-        )
+        other = postgres_session(database_url, autocommit=False)
         try:
             with other.cursor() as cursor:
                 cursor.execute("LOCK TABLE application_lock IN ACCESS EXCLUSIVE MODE")
