@@ -165,10 +165,14 @@ def equivalents() -> dict[str, str]:
     return listed
 
 
-def diff(stages: Path, name: str) -> str:
-    return subprocess.run(
-        ["mutmut", "show", name], cwd=stages / "sqlite", capture_output=True, text=True
-    ).stdout
+def diff(folders: list[Path], name: str) -> str:
+    """The mutant's diff, from the first run staged that made it."""
+    for where in (stages / database for stages in folders for database in RUNS):
+        if (where / "mutants").exists():
+            return subprocess.run(
+                ["mutmut", "show", name], cwd=where, capture_output=True, text=True
+            ).stdout
+    return ""
 
 
 def report(folders: list[Path], seconds: float | None) -> float:
@@ -197,7 +201,7 @@ def report(folders: list[Path], seconds: float | None) -> float:
     (REPORTS / "score.txt").write_text("\n".join(summary) + "\n")
     with open(REPORTS / "survivors.txt", "w") as listing:
         for name in survivors:
-            listing.write(f"## {name}: {verdict[name]}\n{diff(folders[0], name)}\n")
+            listing.write(f"## {name}: {verdict[name]}\n{diff(folders, name)}\n")
     print("\n".join(summary))
     return score
 
