@@ -201,15 +201,11 @@ def test_sqlite_a_read_only_volume_is_read_only_from_the_writers_queue_on(volume
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 
-def _session(database_url: str):
-    return postgres_session(database_url)
-
-
 @pytest.fixture
 def pg(database_url):
     """The service's kind of connection to this test's database, and another session."""
     target = open_database(database_url, lock_timeout_s=30)
-    other = _session(database_url)
+    other = postgres_session(database_url)
     with other.cursor() as cursor:
         cursor.execute("CREATE TABLE item (id integer PRIMARY KEY, v integer)")
         cursor.execute("INSERT INTO item VALUES (1, 0), (2, 0)")
@@ -260,7 +256,7 @@ def _update_row_1_then_roll_back(other) -> None:
 
 def _waiting_for_a_lock(database_url: str) -> bool:
     """Whether a session of this database waits for a lock (asked from a third one)."""
-    checker = _session(database_url)
+    checker = postgres_session(database_url)
     try:
         with checker.cursor() as cursor:
             cursor.execute(

@@ -17,14 +17,10 @@ pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL sess
 LOST = "database connection lost, once more on another"
 
 
-def _session(database_url: str):
-    return postgres_session(database_url)
-
-
 @pytest.fixture
 def pg(database_url):
     target = open_database(database_url, lock_timeout_s=0.2)
-    other = _session(database_url)
+    other = postgres_session(database_url)
     with other.cursor() as cursor:
         cursor.execute("CREATE TABLE item (id integer PRIMARY KEY, v integer)")
         cursor.execute("INSERT INTO item VALUES (1, 0)")
