@@ -118,17 +118,23 @@ def database_url(request, tmp_path):
     forget_connection()
 
 
-@pytest.fixture
-def empty_database_url(request, tmp_path):
-    """A database of this test's own with no schema at all, for tests of migrating one."""
+def empty_database(request, tmp_path, label: str):
+    """Yields the URL of an empty database of this test's own, named for ``label``, and
+    drops it afterwards."""
     if BACKEND == "sqlite":
-        yield f"sqlite:///{tmp_path / 'applytry.db'}"
+        yield f"sqlite:///{tmp_path / f'{label}.db'}"
         return
-    admin, name = request.getfixturevalue("postgres_admin"), f"applytry_empty_{os.getpid()}"
+    admin, name = request.getfixturevalue("postgres_admin"), f"applytry_{label}_{os.getpid()}"
     admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.execute_sql(f'CREATE DATABASE "{name}"')
     yield _database_url(name)
     admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_database_url(request, tmp_path):
+    """A database of this test's own with no schema at all, for tests of migrating one."""
+    yield from empty_database(request, tmp_path, "empty")
 
 
 def _connection_kwargs(url: str) -> dict:

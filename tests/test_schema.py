@@ -7,7 +7,6 @@ safe against races); applied once, in order, and left alone when current."""
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 
@@ -17,7 +16,7 @@ import pytest
 from applytry.db import migrations
 from applytry.db.database import bind, database
 from applytry.db.models import MODELS
-from conftest import BACKEND, _database_url, postgres_session
+from conftest import BACKEND, empty_database, postgres_session
 
 
 def _columns(target: peewee.Database, table: str) -> dict[str, tuple]:
@@ -53,14 +52,7 @@ def schema_of(target: peewee.Database) -> dict[str, dict]:
 @pytest.fixture
 def declared_url(request, tmp_path):
     """An empty database of this test's own for the schema the models declare."""
-    if BACKEND == "sqlite":
-        yield f"sqlite:///{tmp_path / 'declared.db'}"
-        return
-    admin, name = request.getfixturevalue("postgres_admin"), f"applytry_declared_{os.getpid()}"
-    admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.execute_sql(f'CREATE DATABASE "{name}"')
-    yield _database_url(name)
-    admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from empty_database(request, tmp_path, "declared")
 
 
 def test_migrations_give_exactly_the_schema_the_models_declare(empty_database_url, declared_url):
