@@ -172,6 +172,15 @@ class ApiKey(BaseModel):
     revoked_at = DoubleField(null=True)
 
 
+class SpentChallenge(BaseModel):
+    """A solved challenge that has been used (applytry.challenges): its keyed digest, kept
+    until the challenge expires, after which it is refused as expired anyway. The primary key
+    makes "used once" a decision of the database, so two racing requests cannot both use it."""
+
+    key = CharField(max_length=64, primary_key=True)
+    expires_at = DoubleField(index=True)
+
+
 MODELS = [
     Verification,
     Counter,
@@ -185,4 +194,5 @@ MODELS = [
     SettingChange,
     PhoneRule,
     ApiKey,
+    SpentChallenge,
 ]

@@ -487,7 +487,7 @@ def parser() -> argparse.ArgumentParser:
         entry.add_argument(
             "kind",
             choices=("allow", "deny"),
-            help="allow (skips the range caps and the breaker) or deny (no SMS)",
+            help="allow (skips the range caps, allowances and challenges) or deny (no SMS)",
         )
         entry.add_argument("target", help="+8613800138000, +86170 (a range) or CN")
         if action == "add":  # the entry keeps who added it; a removal keeps nothing

@@ -34,7 +34,11 @@ SECRET_FIELDS = (
     "provisioning_secret",
     "huawei_app_secret",
     "twilio_auth_token",
+    "challenge_secret",
 )
+# When generateverifycode asks for a solved challenge, and whose (applytry.challenges).
+CHALLENGE_POLICIES = ("off", "adaptive", "always")
+CHALLENGE_PROVIDERS = ("altcha", "turnstile", "hcaptcha", "recaptcha")
 EMAIL_BACKENDS = ("outbox", "smtp")
 SMTP_SECURITY = ("starttls", "tls", "none")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -105,8 +109,18 @@ class Settings:
     prefix_daily_limit: int = 500
     conversion_window_s: int = 3600
     conversion_min_percent: int = 20
-    conversion_prefix_volume: int = 30
-    conversion_country_volume: int = 300
+    conversion_prefix_volume: int = 10
+    conversion_country_volume: int = 30
+    reputation_digits: int = 3  # national digits of the ranges that earn an allowance
+    challenge_policy: str = "adaptive"  # off, adaptive (on suspicion), always
+    challenge_provider: str = "altcha"  # altcha (self-hosted), turnstile, hcaptcha, recaptcha
+    challenge_site_key: str | None = None  # a third-party provider's site key, for browsers
+    # A third-party provider's secret, for its siteverify.
+    challenge_secret: str | None = dataclasses.field(default=None, repr=False)
+    challenge_verify_url: str | None = None  # the provider's siteverify; None: its public one
+    challenge_ttl_s: int = 600
+    challenge_min_number: int = 20_000  # ALTCHA maxnumber with no suspicion (policy always)
+    challenge_max_number: int = 5_000_000  # ALTCHA maxnumber at peak suspicion
     test_numbers: tuple[tuple[str, str], ...] = ()
     retention_days: int = 30
     request_timeout_s: float = 10.0  # for a request's head and body to arrive (applytry.edge)
@@ -214,6 +228,17 @@ class Settings:
             errors.append("APPLYTRY_SMTP_HOST is required by the smtp email backend")
         if bool(self.smtp_username) != bool(self.smtp_password):
             errors.append("APPLYTRY_SMTP_USERNAME and APPLYTRY_SMTP_PASSWORD go together")
+        if self.challenge_provider != "altcha" and not (
+            self.challenge_site_key and self.challenge_secret
+        ):
+            errors.append(
+                f"the {self.challenge_provider} challenge provider needs "
+                "APPLYTRY_CHALLENGE_SITE_KEY and APPLYTRY_CHALLENGE_SECRET"
+            )
+        if self.challenge_min_number > self.challenge_max_number:
+            errors.append(
+                "APPLYTRY_CHALLENGE_MIN_NUMBER must not exceed APPLYTRY_CHALLENGE_MAX_NUMBER"
+            )
         if self.sqlite_path is None and not self.secret:
             errors.append(
                 "APPLYTRY_SECRET is required with a server database: every instance "
@@ -500,6 +525,14 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "conversion_min_percent": _integer(0, 100),
     "conversion_prefix_volume": _integer(1, 100_000_000),
     "conversion_country_volume": _integer(1, 100_000_000),
+    "reputation_digits": _integer(1, 12),
+    "challenge_policy": _choice(*CHALLENGE_POLICIES),
+    "challenge_provider": _choice(*CHALLENGE_PROVIDERS),
+    "challenge_secret": _secret,
+    "challenge_verify_url": _url,
+    "challenge_ttl_s": _integer(30, 3600),
+    "challenge_min_number": _integer(1_000, 100_000_000),
+    "challenge_max_number": _integer(1_000, 100_000_000),
     "test_numbers": _test_numbers,
     "retention_days": _integer(1, 3650),
     "request_timeout_s": _timeout(300),

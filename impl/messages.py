@@ -65,6 +65,12 @@ RETURN_MESSAGES = {
     ),
 }
 
+# 201 when nothing is sent without a solved challenge (challengeRequired, applytry.challenges).
+CHALLENGE_REQUIRED = (
+    "Complete the challenge, then ask for the code again.",
+    "请完成验证后重新获取验证码。",
+)
+
 # 000 when the tenant is open but the mail server has not taken the account mail yet.
 MAIL_QUEUED = (
     "The application is successful. The account email could not be sent yet and will be sent "
@@ -129,6 +135,11 @@ def _pick(pair: tuple[str, str], language: str) -> str:
 
 def ret_message(ret_code: str, language: str) -> str:
     return _pick(RET_MESSAGES[ret_code], language)
+
+
+def challenge_message(language: str) -> str:
+    """The retMsg of a 201 that asks for a solved challenge."""
+    return _pick(CHALLENGE_REQUIRED, language)
 
 
 def return_message(return_code: str, language: str, *, mail_queued: bool = False) -> str:

@@ -52,6 +52,11 @@ BREAKER = Gauge(
     multiprocess_mode="max",
 )
 REFUSALS = Counter("applytry_refusals_total", "Codes refused, by reason", ["reason"])
+CHALLENGES = Counter(
+    "applytry_challenges_total",
+    "Challenges issued, and solutions by outcome: solved, failed, expired, replayed",
+    ["outcome"],
+)
 RECEIPTS = Counter("applytry_sms_receipts_total", "Delivery receipts", ["backend", "receipt"])
 DATABASE_ERRORS = Counter("applytry_database_errors_total", "Database failures", ["kind"])
 
@@ -71,6 +76,11 @@ def requests(operation: str, status: int):
 @functools.lru_cache(maxsize=64)
 def refusals(reason: str):
     return REFUSALS.labels(reason)
+
+
+@functools.lru_cache(maxsize=8)
+def challenges(outcome: str):
+    return CHALLENGES.labels(outcome)
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,16 +1,20 @@
 """Protection against SMS pumping: bots asking codes for ranges of premium numbers they never
-use (OWASP API4, API6).
+use (OWASP API4, API6), held off without turning real visitors of the same country away.
 
 Three defences, on top of the per-phone and per-client limits:
 
 - **Number-range caps**: hourly and daily budgets per range (the country code and the first
   ``APPLYTRY_PREFIX_DIGITS`` national digits), spent in the same transaction as the code.
-- **A conversion breaker**: for each range and each country, the share of issued codes that
-  are used (checked right by applyTenant) over the last ``APPLYTRY_CONVERSION_WINDOW_S``.
-  Once a range or country has issued enough codes to judge and converts under
-  ``conversion_min_percent``, it is throttled (201 with Retry-After, nothing sent) until the
-  unused codes age out of the window. Counts live in 10-minute buckets in the database, so
-  every instance sees the same rate.
+- **Reputation allowances**: a reputation range (the country code and the first
+  ``APPLYTRY_REPUTATION_DIGITS`` national digits) may get ``conversion_prefix_volume`` codes
+  per window of ``APPLYTRY_CONVERSION_WINDOW_S``, plus ``100 / conversion_min_percent`` for
+  each of its codes used (checked right by applyTenant) over the last such window. A range
+  with no code used is unproven, and its codes also spend its country's fresh budget
+  (``conversion_country_volume`` a window): a burst over many fresh ranges is one attack,
+  while ranges with real users keep flowing. Both are budgets spent in the reservation's
+  one statement; a request past one is suspicious and, by ``challenge_policy``, is asked
+  for a solved challenge (applytry.challenges), which lifts the allowances for that request.
+  History lives in 10-minute buckets in the database, so every instance sees the same.
 - **Operators' lists** (:mod:`applytry.rules`).
 
 Every refusal is counted by reason (``refused-day`` counters, through :mod:`applytry.tally`)
@@ -39,30 +43,25 @@ BUCKET_S = 600
 ISSUED = limits.Budget("issued-10m", BUCKET_S)
 USED = limits.Budget("used-10m", BUCKET_S)
 DENIED_RETRY_S = 3600
+# Refusal reasons of the two allowances (a counter's scope holds at most 16 characters).
+RANGE_REFUSED, COUNTRY_REFUSED = "reputation-range", "reputation-country"
 
 
-def _window_totals(range_key, country_key, start):
-    return (
-        Counter.select(Counter.scope, Counter.key, fn.SUM(Counter.count))
-        .where(
-            Counter.scope.in_([ISSUED.scope, USED.scope])
-            & Counter.key.in_([range_key, country_key])
-            & (Counter.window >= start)
-        )
-        .group_by(Counter.scope, Counter.key)
-        .tuples()
+def _used_since(key, start):
+    return Counter.select(fn.SUM(Counter.count)).where(
+        (Counter.scope == USED.scope) & (Counter.key == key) & (Counter.window >= start)
     )
 
 
 # Read before every reservation: built once (applytry.db.compiled).
-_WINDOW_TOTALS = Compiled(_window_totals, "\x00range", "\x00country", -1_000_001)
+_USED_SINCE = Compiled(_used_since, "\x00range", -1_000_001)
 
 
 @dataclasses.dataclass(frozen=True)
 class Screening:
     refusal: str | None = None  # the reason, when refused
     retry_after: int | None = None
-    allowed: bool = False  # an operator's allow entry: exempt from range caps and the breaker
+    allowed: bool = False  # an operator's allow entry: exempt from range caps and reputation
 
 
 class Guard:
@@ -72,37 +71,68 @@ class Guard:
         self.rules = rules
         self.tally = tally
         self.zone = settings.zone
+        # Fixed windows as long as the history: a range turned away waits at most one window.
+        self._range = limits.Budget("rep-range", settings.conversion_window_s)
+        self._country = limits.Budget("rep-country", settings.conversion_window_s)
+        self._reasons = {self._range: RANGE_REFUSED, self._country: COUNTRY_REFUSED}
 
-    def scopes(self, phone: Phone) -> list[str]:
-        """The keys a phone's codes are counted under: its range and its country."""
-        return ["range:" + phone.prefix(self.settings.prefix_digits), "country:" + phone.country]
+    def _keys(self, phone: Phone) -> tuple[str, str]:
+        """The keys a phone's history is counted under: its reputation range and country."""
+        return "range:" + phone.prefix(self.settings.reputation_digits), "country:" + phone.country
 
     def screen(self, phone: Phone, now: float) -> Screening:
-        """Before anything is reserved: the lists, then the conversion breaker."""
+        """Before anything is reserved: the operators' lists."""
         decision = self.rules.decide(phone)
         if decision == DENY:
             return self.refuse(phone, "denied", DENIED_RETRY_S, now)
-        if decision == ALLOW:
-            return Screening(allowed=True)
-        tripped = self._low_conversion(phone, now)
-        if tripped:
-            return self.refuse(phone, f"conversion-{tripped}", BUCKET_S, now)
-        return Screening()
+        return Screening(allowed=decision == ALLOW)
 
-    def spends(self, phone: Phone, allowed: bool) -> list[limits.Spend]:
-        """Inside the reservation: the range's hourly and daily caps (unless an operator
-        allows the phone), and the issued counts of the conversion breaker."""
-        spends = []
-        if not allowed:
-            key = phone.prefix(self.settings.prefix_digits)
-            spends += [
-                limits.Spend(limits.PREFIX_HOUR, key, self.thresholds.get("prefix_hourly_limit")),
-                limits.Spend(limits.PREFIX_DAY, key, self.thresholds.get("prefix_daily_limit")),
-            ]
-        return spends + [limits.Spend(ISSUED, scope, None) for scope in self.scopes(phone)]
+    def spends(self, phone: Phone, now: float, allowed: bool, solved: bool) -> list[limits.Spend]:
+        """For the reservation: the range caps and the reputation allowances (unless an
+        operator allows the phone; without limit after a solved challenge), and the history.
+        Reads the range's codes used before the transaction: they only grow, so a stale read
+        gives a smaller allowance, never a larger one."""
+        range_key, country_key = self._keys(phone)
+        history = [limits.Spend(ISSUED, range_key, None), limits.Spend(ISSUED, country_key, None)]
+        if allowed:
+            return history
+        prefix = phone.prefix(self.settings.prefix_digits)
+        threshold = self.thresholds.get
+        caps = [
+            limits.Spend(limits.PREFIX_HOUR, prefix, threshold("prefix_hourly_limit")),
+            limits.Spend(limits.PREFIX_DAY, prefix, threshold("prefix_daily_limit")),
+        ]
+        allowances = self._allowances(phone, now)
+        if solved:
+            allowances = [dataclasses.replace(spend, limit=None) for spend in allowances]
+        return caps + allowances + history
+
+    def refused_allowance(self, spend: limits.Spend) -> str | None:
+        """The refusal reason if ``spend`` is a reputation allowance, else None."""
+        return self._reasons.get(spend.budget)
+
+    def suspicion(self, phone: Phone, now: float) -> float:
+        """0 while the phone's range (and, if unproven, its country) is within its allowance,
+        rising to 1 at four times the allowance: how hard a challenge to set."""
+        allowances = [spend for spend in self._allowances(phone, now) if spend.limit is not None]
+        if not allowances:
+            return 0.0
+        start, _ = self._range.window(now, self.zone)
+        counted = dict(
+            Counter.select(Counter.scope, Counter.count)
+            .where(
+                Counter.scope.in_([spend.budget.scope for spend in allowances])
+                & Counter.key.in_([spend.key for spend in allowances])
+                & (Counter.window == start)
+            )
+            .tuples()
+        )
+        over = max(counted.get(spend.budget.scope, 0) / spend.limit for spend in allowances)
+        return min(1.0, max(0.0, (over - 1) / 3))
 
     def used(self, phone: Phone, now: float) -> None:
-        for key in self.scopes(phone):
+        """A code checked right: its range earns allowance, in the history of every instance."""
+        for key in self._keys(phone):
             limits.count(USED, key, now, self.zone)
 
     def refuse(self, phone: Phone, reason: str, retry_after: int, now: float) -> Screening:
@@ -111,21 +141,20 @@ class Guard:
         log.info("code refused: %s", reason, extra={"phone": phone.masked, "reason": reason})
         return Screening(refusal=reason, retry_after=retry_after)
 
-    def _low_conversion(self, phone: Phone, now: float) -> str | None:
-        window = self.settings.conversion_window_s
-        start = math.floor(now / BUCKET_S) * BUCKET_S - window + BUCKET_S
-        keys = self.scopes(phone)
-        rows = _WINDOW_TOTALS.execute(*keys, start)
-        totals = {(scope, key): total for scope, key, total in rows}
+    def _allowances(self, phone: Phone, now: float) -> list[limits.Spend]:
+        """The range's allowance and, while none of its codes is used, the country's fresh
+        budget; ``conversion_min_percent`` 0 lifts both (no use is asked of a range)."""
+        range_key, country_key = self._keys(phone)
+        start = math.floor(now / BUCKET_S) * BUCKET_S - self.settings.conversion_window_s
+        [(used,)] = _USED_SINCE.execute(range_key, start + BUCKET_S)
+        used = used or 0
         threshold = self.thresholds.get
-        minimum = self.thresholds.get("conversion_min_percent")
-        for key, volume in zip(
-            keys,
-            (threshold("conversion_prefix_volume"), threshold("conversion_country_volume")),
-            strict=True,
-        ):
-            issued = totals.get((ISSUED.scope, key), 0)
-            used = totals.get((USED.scope, key), 0)
-            if issued >= volume and used * 100 < minimum * issued:
-                return key.split(":")[0]
-        return None
+        minimum = threshold("conversion_min_percent")
+        range_limit = country_limit = None
+        if minimum:
+            range_limit = threshold("conversion_prefix_volume") + used * 100 // minimum
+            country_limit = threshold("conversion_country_volume")
+        spends = [limits.Spend(self._range, range_key, range_limit)]
+        if not used:
+            spends.append(limits.Spend(self._country, country_key, country_limit))
+        return spends

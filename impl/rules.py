@@ -3,9 +3,9 @@
 
 The most specific entry that matches decides: a number beats a range, a longer range beats a
 shorter one, and any of them beats a country. A denied phone gets no SMS (201, as if asked
-again too soon); an allowed one is exempt from the number-range caps and the conversion
-breaker, never from its own allowances. Each process re-reads the lists every
-``APPLYTRY_SETTINGS_REFRESH_S`` seconds.
+again too soon); an allowed one is exempt from the number-range caps, the reputation
+allowances and the challenges (applytry.pumping), never from its own allowances. Each
+process re-reads the lists every ``APPLYTRY_SETTINGS_REFRESH_S`` seconds.
 """
 
 from __future__ import annotations

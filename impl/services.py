@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from applytry.accountmail import AccountMail
+from applytry.challenges import Challenges
 from applytry.clients import Network, parse_networks
 from applytry.config import Settings
 from applytry.digests import Digests
@@ -35,11 +36,14 @@ class Services:
     receipts: Receipts
     keys: Keys
     tally: Tally
+    challenges: Challenges
+    guard: Guard
     trusted: tuple[Network, ...] = ()
     hook: ProvisioningHook | None = None
 
     async def aclose(self) -> None:
         await self.sender.aclose()
+        await self.challenges.aclose()
         if self.hook is not None:
             await self.hook.aclose()
 
@@ -64,17 +68,20 @@ def build_services(
     thresholds = Thresholds(settings)
     tally = Tally(settings.zone)
     guard = Guard(settings, thresholds, Rules(settings.settings_refresh_s), tally)
+    challenges = Challenges(settings, thresholds, tally, secret, clock)
     sender = build_sender(settings, secret, clock)
     runner, hook = build_runner(settings, digests, clock)
     return Services(
         settings=settings,
         sender=sender,
-        issuer=CodeIssuer(settings, digests, sender, thresholds, guard, clock),
+        issuer=CodeIssuer(settings, digests, sender, thresholds, guard, challenges, clock),
         applications=TenantApplications(settings, digests, thresholds, guard, runner, clock),
         runner=runner,
         receipts=Receipts(settings, digests, clock),
         keys=Keys(digests, settings.settings_refresh_s),
         tally=tally,
+        challenges=challenges,
+        guard=guard,
         trusted=parse_networks(settings.trusted_proxies),
         hook=hook,
     )

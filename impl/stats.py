@@ -1,5 +1,6 @@
 """One day of the service in numbers, for ``applytry stats``: codes requested, sent, refused by
-reason, failed by class and used; conversion; SMS and email spent against their thresholds."""
+reason, failed by class and used; conversion; challenges by outcome; SMS and email spent
+against their thresholds."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import datetime
 from peewee import fn
 
 from applytry import limits
+from applytry.challenges import OUTCOMES_DAY
 from applytry.db.models import Counter, SmsMessage
 from applytry.pumping import ISSUED, USED
 from applytry.thresholds import Thresholds
@@ -56,6 +58,7 @@ def day_report(day: datetime.date, settings, thresholds: Thresholds) -> dict:
         "used": used,
         "conversion": round(used / issued, 4) if issued else None,
         "receipts": receipts,
+        "challenges": counted(OUTCOMES_DAY.scope),
         "sms": {"spent": sms_spent, "threshold": thresholds.get("sms_daily_limit")},
         "email": {"spent": email_spent, "threshold": thresholds.get("email_daily_limit")},
     }
@@ -71,6 +74,7 @@ def render(report: dict) -> str:
         f"refused        {_pairs(report['refused'])}",
         f"used           {report['used']} of {report['issued']} issued ({conversion})",
         f"receipts       {_pairs(report['receipts'])}",
+        f"challenges     {_pairs(report['challenges'])}",
         f"sms            {report['sms']['spent']} of {report['sms']['threshold']}",
         f"email          {report['email']['spent']} of {report['email']['threshold']}",
     ]

@@ -37,8 +37,8 @@ from applytry.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
 
-# Refusals that come after the code checked right: a person read the SMS, which is what the
-# conversion breaker counts.
+# Refusals that come after the code checked right: a person read the SMS, which is what a
+# range's reputation counts (applytry.pumping).
 _CODE_WAS_RIGHT = ("004", "006", "205")
 HOLD_S = 60  # a hold left by a crashed process lapses after this ("try again in a minute")
 DAY_S = 86400

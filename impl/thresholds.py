@@ -27,6 +27,9 @@ TUNABLE = (
     "conversion_min_percent",
     "conversion_prefix_volume",
     "conversion_country_volume",
+    "challenge_policy",
+    "challenge_min_number",
+    "challenge_max_number",
 )
 
 
@@ -40,11 +43,11 @@ class Thresholds:
         self.settings = settings
         self._stored = Refreshed(stored, settings.settings_refresh_s, clock)
 
-    def get(self, name: str) -> int:
+    def get(self, name: str):
         _check(name)
         return self._stored.get().get(name, getattr(self.settings, name))
 
-    def effective(self) -> dict[str, tuple[int, str]]:
+    def effective(self) -> dict[str, tuple[object, str]]:
         """Every threshold with where its value comes from (``database`` or ``environment``)."""
         current = stored()
         return {
@@ -55,8 +58,11 @@ class Thresholds:
         }
 
 
-def stored() -> dict[str, int]:
-    return {row.name: int(row.value) for row in Setting.select() if row.name in TUNABLE}
+def stored() -> dict[str, object]:
+    """The values operators stored, each read as the environment's would be."""
+    return {
+        row.name: convert(row.name, row.value) for row in Setting.select() if row.name in TUNABLE
+    }
 
 
 def change(name: str, value: str | None, by: str, now: float | None = None) -> None:

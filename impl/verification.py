@@ -18,6 +18,7 @@ from collections.abc import Callable
 import peewee
 
 from applytry import faults, limits, messages
+from applytry.challenges import Challenges
 from applytry.config import Settings
 from applytry.db.compiled import Compiled
 from applytry.db.database import again_if_lost, write_transaction
@@ -43,9 +44,11 @@ RET_CODES = {
 class Outcome:
     ret_code: str
     retry_after: int | None = None  # seconds, with 201
+    challenge_required: bool = False  # with 201: a solved challenge would have let it pass
 
 
 RESEND_INTERVAL = "resend-interval"  # the refusal reason while a phone's code is fresh
+CHALLENGE_REQUIRED = "challenge-required"  # the refusal reason of policy always, unsolved
 
 
 class _Refused(Exception):
@@ -126,6 +129,7 @@ class CodeIssuer:
         sender: Breaker,
         thresholds: Thresholds,
         guard: Guard,
+        challenges: Challenges,
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
@@ -133,12 +137,16 @@ class CodeIssuer:
         self.sender = sender
         self.thresholds = thresholds
         self.guard = guard
+        self.challenges = challenges
         self.clock = clock
         self.zone = settings.zone
         self.test_codes = dict(settings.test_numbers)
 
-    async def issue(self, raw_phone: str, client: str, language: str) -> Outcome:
-        """Sends a fresh code to ``raw_phone`` unless a rule refuses it.
+    async def issue(
+        self, raw_phone: str, client: str, language: str, challenge: str | None = None
+    ) -> Outcome:
+        """Sends a fresh code to ``raw_phone`` unless a rule refuses it; ``challenge``, a
+        solution for this phone, lifts the reputation allowances (applytry.pumping).
 
         Raises InvalidPhone (400) or limits.RateLimited (429); database failures propagate (500)
         before anything is sent.
@@ -169,13 +177,24 @@ class CodeIssuer:
         screening = self.guard.screen(phone, now)
         if screening.refusal:
             return Outcome("201", screening.retry_after)
+        policy = self.thresholds.get("challenge_policy")
+        # Spent only once the cheap refusals are past; policy off ignores it.
+        solved = (
+            challenge is not None
+            and policy != "off"
+            and await self.challenges.redeem(phone, challenge)
+        )
+        if policy == "always" and not (solved or screening.allowed):
+            # Waiting does not help here; the resend interval is as good a pause as any.
+            retry_after = self.settings.resend_interval_s
+            self.guard.refuse(phone, CHALLENGE_REQUIRED, retry_after, now)
+            return Outcome("201", retry_after, challenge_required=True)
+        spends = self.guard.spends(phone, now, screening.allowed, solved)
 
         code = new_code(self.settings.code_length)
         message_id = str(uuid.uuid4())
         try:
-            again_if_lost(
-                lambda: self._reserve(phone, key, code, message_id, now, screening.allowed)
-            )
+            again_if_lost(lambda: self._reserve(phone, key, code, message_id, now, spends, policy))
         except _Refused as refused:
             self.guard.refuse(phone, refused.reason, 0, now)
             return refused.outcome
@@ -206,14 +225,21 @@ class CodeIssuer:
         return Outcome(ret_code)
 
     def _reserve(
-        self, phone: Phone, key: str, code: str, message_id: str, now: float, allowed: bool
+        self,
+        phone: Phone,
+        key: str,
+        code: str,
+        message_id: str,
+        now: float,
+        guarded: list[limits.Spend],
+        policy: str,
     ) -> None:
         """Stores the code and spends every budget, or changes nothing and raises _Refused."""
         threshold = self.thresholds.get
         spends = [
             limits.Spend(limits.PHONE_HOUR, key, threshold("phone_hourly_limit")),
             limits.Spend(limits.PHONE_DAY, key, threshold("phone_daily_limit")),
-            *self.guard.spends(phone, allowed),
+            *guarded,
             limits.Spend(limits.SMS_DAY, limits.SYSTEM, threshold("sms_daily_limit")),
         ]
         with write_transaction():
@@ -223,6 +249,11 @@ class CodeIssuer:
                 spend, retry_after = refused
                 if spend.budget is limits.SMS_DAY:
                     raise _Refused(Outcome("205"), spend.budget.scope)
+                reason = self.guard.refused_allowance(spend)
+                if reason is not None:
+                    # Suspicious, not spent: a solved challenge would let it pass.
+                    outcome = Outcome("201", retry_after, challenge_required=policy != "off")
+                    raise _Refused(outcome, reason)
                 raise _Refused(Outcome("201", retry_after), spend.budget.scope)
             _RECORD_SMS.execute(message_id, key, phone.masked, now, self.sender.name, "pending")
 

@@ -72,8 +72,10 @@ def test_a_sent_code_spends_the_phone_range_and_system_budgets_once(client, cloc
         ("phone-day", key): 1,
         ("prefix-hour", "+8613800"): 1,
         ("prefix-day", "+8613800"): 1,
-        ("issued-10m", "range:+8613800"): 1,
+        ("issued-10m", "range:+86138"): 1,
         ("issued-10m", "country:CN"): 1,
+        ("rep-range", "range:+86138"): 1,
+        ("rep-country", "country:CN"): 1,  # the range has no code used yet
         ("sms-day", limits.SYSTEM): 1,
         ("client-minute", DIGESTS.client("testclient")): 1,
     }

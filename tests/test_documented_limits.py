@@ -1,7 +1,7 @@
 """The README's limits as an operator reads them: the per-client budget shared by both
 operations, every refusal counted by its reason and logged with a masked phone, the range caps'
-Retry-After, allow-listed ranges past the breaker, and every threshold marked * in the
-configuration table changed at run time."""
+Retry-After, allow-listed ranges past the reputation allowances, and every threshold marked *
+in the configuration table changed at run time."""
 
 from __future__ import annotations
 
@@ -69,11 +69,30 @@ def _sms_day(client_for, clock):
     return generate(client, PHONE)
 
 
+def _reputation_range(client_for, clock):
+    client = client_for(conversion_prefix_volume=1)
+    generate(client, "13800138999")
+    return generate(client, PHONE)
+
+
+def _reputation_country(client_for, clock):
+    client = client_for(conversion_country_volume=1)
+    generate(client, "13900139000")  # another fresh range of the country
+    return generate(client, PHONE)
+
+
+def _challenge_required(client_for, clock):
+    return generate(client_for(challenge_policy="always"), PHONE)
+
+
 REFUSALS = {
     "client-minute": (_client_minute, 429),
     "phone-hour": (_phone_hour, "201"),
     "phone-day": (_phone_day, "201"),
     "sms-day": (_sms_day, "205"),
+    "reputation-range": (_reputation_range, "201"),
+    "reputation-country": (_reputation_country, "201"),
+    "challenge-required": (_challenge_required, "201"),
 }
 
 
@@ -107,16 +126,21 @@ def test_the_range_caps_answer_201_with_retry_after(client_for, clock):
     assert reply.headers["retry-after"] == "3000"
 
 
-def test_an_allowed_range_is_exempt_from_the_conversion_breaker(client_for, outbox):
+def test_an_allowed_range_is_exempt_from_the_reputation_allowances(client_for, outbox):
     client = client_for(conversion_prefix_volume=3, conversion_min_percent=20, settings_refresh_s=0)
     rules.add(rules.ALLOW, "+861700000", by="test")
 
     codes = [generate(client, f"+861700000{n:04d}").json()["retCode"] for n in range(6)]
 
     assert codes == ["200"] * 6
-    # Another range with the same history is judged.
-    others = [generate(client, f"+861710000{n:04d}").json()["retCode"] for n in range(4)]
-    assert others == ["200", "200", "200", "201"]
+    # The rest of the range still has its whole allowance; past it, a challenge.
+    others = [generate(client, f"+861709999{n:04d}").json() for n in range(4)]
+    assert [(o["retCode"], o.get("challengeRequired")) for o in others] == [
+        ("200", None),
+        ("200", None),
+        ("200", None),
+        ("201", True),
+    ]
 
 
 def _starred_variables() -> set[str]:
@@ -133,7 +157,7 @@ def _starred_variables() -> set[str]:
 
 def test_every_threshold_marked_in_the_readme_is_a_run_time_setting(cli, db):
     starred = {name.lower() for name in _starred_variables()}
-    assert len(starred) == 10
+    assert len(starred) == 13
 
     listed = {line.split("\t")[0] for line in cli("settings", "list").stdout.splitlines()}
 

@@ -41,7 +41,7 @@ SPEC = contract.document()  # parsed once a process, by libyaml
 
 def phone(n: int) -> str:
     """A valid mainland mobile number, spread over ten ranges (130 to 139) so that no range's
-    limit or conversion breaker has a say."""
+    limit or allowance has a say (thirty fit the country's fresh budget, 30 an hour)."""
     return f"13{n % 10}{n:08d}"
 
 

@@ -248,7 +248,7 @@ def test_a_worker_started_on_a_read_only_volume_recovers_once_it_is_writable(tmp
         pass
     _remount(volume, "ro")
     try:
-        service = _database_service(tmp_path, volume).start()
+        service = _database_service(tmp_path, volume, conversion_prefix_volume=1000).start()
         with httpx.Client(base_url=service.url) as http:
             assert _problem_or_result(generate(http, "13800138000")) == "problem"
             assert http.get(BASE + "/readyz").status_code == 503

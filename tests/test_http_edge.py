@@ -335,7 +335,9 @@ def test_every_result_example_in_the_spec_is_what_the_service_sends(path):
     examples = operation["responses"]["200"]["content"]["application/json"]["examples"]
     for example in examples.values():
         value = example["value"]
-        if "retCode" in value:
+        if value.get("challengeRequired"):
+            assert value["retMsg"] == messages.challenge_message("en")
+        elif "retCode" in value:
             assert value["retMsg"] == messages.ret_message(value["retCode"], "en")
         else:
             assert value["returnMsg"] == messages.return_message(value["returnCode"], "en")

@@ -79,7 +79,7 @@ def test_a_request_id_is_echoed_or_made(client):
 
 @pytest.mark.servers
 def test_metrics_add_up_across_two_workers_and_logs_carry_the_request_id(serve, tmp_path):
-    base = serve(workers=2, ip_per_minute=1000)
+    base = serve(workers=2, ip_per_minute=1000, conversion_prefix_volume=1000)
     with httpx.Client(base_url=base) as http:
         for n in range(20):
             reply = http.post(

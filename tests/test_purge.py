@@ -76,6 +76,7 @@ def test_a_purge_removes_only_what_is_past_the_retention_period(db):
         "sms_message": 1,
         "job": 1,
         "application_lock": 1,
+        "spent_challenge": 0,
     }
     assert sorted(row.expires_at for row in Verification.select()) == [cutoff, cutoff + 1]
     assert sorted(row.ends for row in Counter.select()) == [cutoff, cutoff + 1]
@@ -113,8 +114,8 @@ def test_purge_tells_the_operator_what_it_removed(db, settings_for, capsys):
     assert run_purge(settings_for(), argparse.Namespace(retention_days=None)) == 0
 
     assert capsys.readouterr().out == (
-        "removed 2 verification, 1 counter, 3 sms_message, 1 job, 1 application_lock"
-        " (older than 30 days)\n"
+        "removed 2 verification, 1 counter, 3 sms_message, 1 job, 1 application_lock,"
+        " 0 spent_challenge (older than 30 days)\n"
     )
 
 
@@ -125,6 +126,6 @@ def test_purge_takes_its_period_from_the_command_line_over_the_setting(db, setti
     assert run_purge(settings_for(retention_days=30), argparse.Namespace(retention_days=7)) == 0
 
     assert capsys.readouterr().out == (
-        "removed 1 verification, 0 counter, 0 sms_message, 0 job, 0 application_lock"
-        " (older than 7 days)\n"
+        "removed 1 verification, 0 counter, 0 sms_message, 0 job, 0 application_lock,"
+        " 0 spent_challenge (older than 7 days)\n"
     )

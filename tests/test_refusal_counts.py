@@ -43,7 +43,7 @@ def test_refusals_counted_while_another_writer_holds_the_database_reach_the_days
     settings = settings_for(db_lock_timeout_s=0.2)
     prepare_storage(settings)
     tally = Tally(settings.zone)
-    for reason in ("denied", "denied", "conversion-range"):
+    for reason in ("denied", "denied", "reputation-range"):
         tally.count(limits.REFUSED_DAY, reason, clock())
     caplog.set_level(logging.ERROR, logger="applytry.faults")
 
@@ -57,9 +57,9 @@ def test_refusals_counted_while_another_writer_holds_the_database_reach_the_days
     )
     assert refused() == {}
     tally.flush()
-    assert refused() == {"denied": 3, "conversion-range": 1}
+    assert refused() == {"denied": 3, "reputation-range": 1}
 
     day = datetime.datetime.fromtimestamp(clock.now, settings.zone).date().isoformat()
     report = cli("stats", "--day", day, "--json")
     assert report.returncode == 0, report.stderr
-    assert json.loads(report.stdout)["refused"] == {"denied": 3, "conversion-range": 1}
+    assert json.loads(report.stdout)["refused"] == {"denied": 3, "reputation-range": 1}

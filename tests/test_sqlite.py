@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite only")
 
 
 def test_the_database_file_alone_holds_recent_codes_within_seconds(serve, tmp_path):
-    base = serve(ip_per_minute=1000)
+    base = serve(ip_per_minute=1000, conversion_prefix_volume=1000)
     with httpx.Client(base_url=base) as client:
         for n in range(20):
             response = client.post(GENERATE, json={"phone": f"139{n:08d}"})

@@ -232,7 +232,7 @@ def used_counts() -> dict[str, int]:
     return {row.key: row.count for row in Counter.select().where(Counter.scope == "used-10m")}
 
 
-def test_a_right_code_counts_as_used_by_the_breaker_even_when_the_application_is_refused(
+def test_a_right_code_counts_as_used_for_its_range_even_when_the_application_is_refused(
     client_for, outbox, clock
 ):
     client = client_for(resend_interval_s=1)
@@ -243,7 +243,7 @@ def test_a_right_code_counts_as_used_by_the_breaker_even_when_the_application_is
 
     assert returned(apply_tenant(client, FIRST[0], code)) == "006"  # the pool is empty
 
-    assert used_counts() == {"range:+8613800": 1, "country:CN": 1}
+    assert used_counts() == {"range:+86138": 1, "country:CN": 1}
 
 
 @contextlib.contextmanager

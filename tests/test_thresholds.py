@@ -64,7 +64,8 @@ def test_only_the_listed_thresholds_change_at_run_time(db, settings_for, capsys)
         "'secret' is not a run-time setting; they are: phone_hourly_limit, phone_daily_limit, "
         "ip_per_minute, sms_daily_limit, email_daily_limit, prefix_hourly_limit, "
         "prefix_daily_limit, conversion_min_percent, conversion_prefix_volume, "
-        "conversion_country_volume"
+        "conversion_country_volume, challenge_policy, challenge_min_number, "
+        "challenge_max_number"
     )
 
     assert get_setting(settings_for(), argparse.Namespace(name="retention_days")) == 2
