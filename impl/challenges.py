@@ -52,6 +52,10 @@ ALGORITHM = "SHA-256"
 MAX_TOKEN = 4096  # the spec's bound on generateverifycode's `challenge`; longer is not read
 # 64 bits of the phone's digest in the salt: enough that no phone's stands in for another's.
 BINDING_HEX = 16
+# A solution counts if its challenge was at least this share as hard as the suspicion asks
+# now: suspicion may rise while a person solves, but a challenge fetched while a range was
+# quiet must not buy codes once it is not (an attacker would fetch them ahead, at the least).
+EASIEST_SHARE = 0.5
 
 SITEVERIFY_URLS = {
     "turnstile": "https://challenges.cloudflare.com/turnstile/v0/siteverify",
@@ -166,12 +170,14 @@ class Challenges:
                 "expires": expires,
             }
         else:
+            hardness = self.difficulty(level)
             made = altcha.create_challenge_v1(
                 algorithm=ALGORITHM,
-                max_number=self.difficulty(level),
+                max_number=hardness,
                 hmac_key=self._signing,
                 expires=datetime.datetime.fromtimestamp(expires, datetime.UTC),
-                params={"phone": self._bound(phone)},
+                # Signed with the rest: the phone it is for, and how hard it was set.
+                params={"phone": self._bound(phone), "maxnumber": str(hardness)},
             )
             body = {
                 "kind": "altcha",
@@ -193,18 +199,20 @@ class Challenges:
         least = min(self.thresholds.get("challenge_min_number"), most)
         return round(least * (most / least) ** min(1.0, max(0.0, level)))
 
-    def redeem(self, phone: Phone, token: str | None) -> _Verdict:
-        """Awaits to True only if ``token`` is a valid solution for ``phone`` now, and this
-        call used it up; every offered token's outcome is counted. No token: False, uncounted.
-        Database failures propagate; a provider that cannot be asked is a False."""
-        return _Verdict(self._redeem(phone, token))
+    def redeem(self, phone: Phone, token: str | None, level: float = 0.0) -> _Verdict:
+        """Awaits to True only if ``token`` is a valid solution for ``phone`` now, at least
+        about as hard as ``level`` (the phone's suspicion now) asks, and this call used it up;
+        every offered token's outcome is counted. No token: False, uncounted. Database
+        failures propagate; a provider that cannot be asked is a False."""
+        return _Verdict(self._redeem(phone, token, level))
 
-    async def _redeem(self, phone: Phone, token: str | None) -> bool:
+    async def _redeem(self, phone: Phone, token: str | None, level: float) -> bool:
         if not token:
             return False
         now = self.clock()
         if self.verifier is None:
-            outcome, spent, until = self._check(phone, token, now)
+            least = self.difficulty(level) * EASIEST_SHARE
+            outcome, spent, until = self._check(phone, token, now, least)
         else:
             outcome, spent, until = await self._ask(token, now)
         if outcome == SOLVED and not _spend(spent, until):
@@ -212,9 +220,9 @@ class Challenges:
         self._count(outcome, phone, now)
         return outcome == SOLVED
 
-    def _check(self, phone: Phone, token: str, now: float) -> tuple[str, str, float]:
+    def _check(self, phone: Phone, token: str, now: float, least: float) -> tuple[str, str, float]:
         """An ALTCHA solution's outcome before it is spent, the key it is spent under and
-        until when."""
+        until when; one set easier than ``least`` is a failure."""
         solution = _solution(token)
         if solution is None or solution["algorithm"] != ALGORITHM:
             return FAILED, "", 0
@@ -230,10 +238,13 @@ class Challenges:
             return FAILED, "", 0
         params = altcha.extract_params_v1(solution)
         bound, expires = params.get("phone", []), params.get("expires", [])
+        hardness = params.get("maxnumber", [])
         binding = self._bound(phone).encode()
         if len(bound) != 1 or not hmac.compare_digest(bound[0].encode(), binding):
             return FAILED, "", 0
         if len(expires) != 1 or not expires[0].isdecimal():
+            return FAILED, "", 0
+        if len(hardness) != 1 or not hardness[0].isdecimal() or int(hardness[0]) < least:
             return FAILED, "", 0
         if int(expires[0]) < now:
             return EXPIRED, "", 0
@@ -299,7 +310,9 @@ def _solution(token: str) -> dict | None:
         return None
     fields = {name: data.get(name) for name in ("algorithm", "challenge", "salt", "signature")}
     number = data.get("number")
-    if not all(isinstance(value, str) for value in fields.values()):
+    # Every field the service makes is ASCII; anything else (a lone surrogate cannot even be
+    # encoded to be hashed) is no solution.
+    if not all(isinstance(value, str) and value.isascii() for value in fields.values()):
         return None
     if not isinstance(number, int) or isinstance(number, bool) or number < 0:
         return None

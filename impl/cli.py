@@ -307,7 +307,7 @@ def set_setting(settings: Settings, args: argparse.Namespace) -> int:
 
     _storage(settings)
     try:
-        thresholds.change(args.name, args.value, by=args.by)
+        thresholds.change(args.name, args.value, by=args.by, settings=settings)
     except (thresholds.UnknownSetting, ValueError) as exc:
         print(f"applytry: {args.name}: {exc}", file=sys.stderr)
         return 2

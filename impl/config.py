@@ -120,7 +120,7 @@ class Settings:
     challenge_verify_url: str | None = None  # the provider's siteverify; None: its public one
     challenge_ttl_s: int = 600
     challenge_min_number: int = 20_000  # ALTCHA maxnumber with no suspicion (policy always)
-    challenge_max_number: int = 5_000_000  # ALTCHA maxnumber at peak suspicion
+    challenge_max_number: int = 12_000_000  # ALTCHA maxnumber at peak suspicion
     test_numbers: tuple[tuple[str, str], ...] = ()
     retention_days: int = 30
     request_timeout_s: float = 10.0  # for a request's head and body to arrive (applytry.edge)

@@ -37,9 +37,6 @@ from applytry.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
 
-# Refusals that come after the code checked right: a person read the SMS, which is what a
-# range's reputation counts (applytry.pumping).
-_CODE_WAS_RIGHT = ("004", "006", "205")
 HOLD_S = 60  # a hold left by a crashed process lapses after this ("try again in a minute")
 DAY_S = 86400
 
@@ -116,8 +113,9 @@ class TenantApplications:
             )
             tenant_id, job_ids = again_if_lost(lambda: self._open_held(applicant, now))
         except _Refused as refused:
-            if refused.return_code in _CODE_WAS_RIGHT:
-                self.guard.used(applicant.phone, now)
+            # Not counted as a use for the range's reputation (applytry.pumping), even when
+            # the code was right (004, 006, 205): the code stays valid, and a use that can be
+            # repeated would let one code buy a range any allowance.
             log.info(
                 "application refused: %s",
                 refused,

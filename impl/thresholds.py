@@ -65,12 +65,25 @@ def stored() -> dict[str, object]:
     }
 
 
-def change(name: str, value: str | None, by: str, now: float | None = None) -> None:
-    """Stores ``value`` for ``name`` (None: back to the environment's default), audited."""
+# Pairs that must stay in order, as at start-up (Settings.problems): a least above a most.
+ORDERED = (("challenge_min_number", "challenge_max_number"),)
+
+
+def change(
+    name: str,
+    value: str | None,
+    by: str,
+    now: float | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Stores ``value`` for ``name`` (None: back to the environment's default), audited.
+    Raises ValueError for a bad value, or one out of order with its pair's value now in
+    force (stored, else ``settings``'s)."""
     _check(name)
     text = None if value is None else str(convert(name, value))
     now = time.time() if now is None else now
     with write_transaction():
+        _keep_in_order(name, text, settings)
         old = Setting.get_or_none(Setting.name == name)
         if text is None:
             Setting.delete().where(Setting.name == name).execute()
@@ -86,6 +99,26 @@ def change(name: str, value: str | None, by: str, now: float | None = None) -> N
             changed_at=now,
             changed_by=by,
         )
+
+
+def _keep_in_order(name: str, text: str | None, settings: Settings | None) -> None:
+    for least, most in ORDERED:
+        if name not in (least, most):
+            continue
+        current = stored()
+        other = most if name == least else least
+        if other in current:
+            value = current[other]
+        elif settings is not None:
+            value = getattr(settings, other)
+        else:
+            continue
+        mine = convert(name, text) if text is not None else getattr(settings, name, None)
+        if mine is None:
+            continue
+        low, high = (mine, value) if name == least else (value, mine)
+        if low > high:
+            raise ValueError(f"{least} ({low}) must not exceed {most} ({high})")
 
 
 def _check(name: str) -> None:

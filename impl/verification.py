@@ -182,7 +182,7 @@ class CodeIssuer:
         solved = (
             challenge is not None
             and policy != "off"
-            and await self.challenges.redeem(phone, challenge)
+            and await self.challenges.redeem(phone, challenge, self.guard.suspicion(phone, now))
         )
         if policy == "always" and not (solved or screening.allowed):
             # Waiting does not help here; the resend interval is as good a pause as any.

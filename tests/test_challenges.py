@@ -256,6 +256,19 @@ GARBAGE = {
         b'{"algorithm": "SHA-256", "challenge": "a", "number": -1, "salt": "s", "signature": "x"}'
     ),
     "huge": "A" * 100_000,
+    # Lone surrogates, which JSON allows and no hash can take.
+    "a surrogate in the challenge": _b64(
+        b'{"algorithm": "SHA-256", "challenge": "\\ud800", "number": 1, "salt": "s", '
+        b'"signature": "x"}'
+    ),
+    "a surrogate in the salt": _b64(
+        b'{"algorithm": "SHA-256", "challenge": "a", "number": 1, "salt": "\\udfff", '
+        b'"signature": "x"}'
+    ),
+    "a surrogate in the signature": _b64(
+        b'{"algorithm": "SHA-256", "challenge": "a", "number": 1, "salt": "s", '
+        b'"signature": "\\ud800"}'
+    ),
 }
 
 

@@ -61,7 +61,7 @@ DOCUMENTED_DEFAULTS = {
     "APPLYTRY_CONVERSION_COUNTRY_VOLUME": ("conversion_country_volume", 30),
     "APPLYTRY_CHALLENGE_POLICY": ("challenge_policy", "adaptive"),
     "APPLYTRY_CHALLENGE_MIN_NUMBER": ("challenge_min_number", 20000),
-    "APPLYTRY_CHALLENGE_MAX_NUMBER": ("challenge_max_number", 5000000),
+    "APPLYTRY_CHALLENGE_MAX_NUMBER": ("challenge_max_number", 12000000),
     "APPLYTRY_CHALLENGE_TTL_S": ("challenge_ttl_s", 600),
     "APPLYTRY_CHALLENGE_PROVIDER": ("challenge_provider", "altcha"),
     "APPLYTRY_CHALLENGE_SITE_KEY": ("challenge_site_key", None),

@@ -335,3 +335,23 @@ def test_a_range_further_past_its_allowance_gets_harder_challenges(client_for, o
         harder.append(challenge(client, number)["maxnumber"])
 
     assert harder == [2000, 4000, 8000, 8000]  # geometric from the least to the most
+
+
+def test_a_challenge_fetched_while_the_range_was_quiet_buys_nothing_once_it_is_not(
+    client_for, outbox
+):
+    # An attacker fetches challenges ahead, while its range is within its allowance and they
+    # are at their easiest, and solves them all cheaply: once solvers have pushed the range
+    # past its allowance, such a solution is worth what no solution is.
+    client = client_for(conversion_prefix_volume=1, **EASY)
+    fresh = numbers("+86170", 6)
+    fetched_ahead = {number: challenge(client, number) for number in fresh[3:]}
+    assert {body["maxnumber"] for body in fetched_ahead.values()} == {1000}
+    assert answer(ask(client, fresh[0])) == SENT
+    for number in fresh[1:3]:  # solvers take the range to three times its allowance
+        assert answer(ask(client, number, solve(challenge(client, number)))) == SENT
+
+    assert answer(ask(client, fresh[3], solve(fetched_ahead[fresh[3]]))) == CHALLENGED
+    # A challenge fetched now is as hard as the range asks, and goes through.
+    assert answer(ask(client, fresh[4], solve(challenge(client, fresh[4])))) == SENT
+    assert [sms["to"] for sms in outbox.messages()] == [*fresh[:3], fresh[4]]

@@ -232,16 +232,19 @@ def used_counts() -> dict[str, int]:
     return {row.key: row.count for row in Counter.select().where(Counter.scope == "used-10m")}
 
 
-def test_a_right_code_counts_as_used_for_its_range_even_when_the_application_is_refused(
-    client_for, outbox, clock
-):
+def test_only_an_opened_tenant_counts_as_a_use_for_its_range(client_for, outbox, clock):
+    # A refused application leaves its code valid: were a right code's refusal counted, the
+    # same code sent again and again (the pool empty, say) would buy its range any allowance.
     client = client_for(resend_interval_s=1)
     code = code_for(client, outbox, FIRST)
     assert returned(apply_tenant(client, FIRST[0], "000000")) == "002"
     assert returned(apply_tenant(client, SECOND[0], "123456")) == "001"
+    for _ in range(3):
+        assert returned(apply_tenant(client, FIRST[0], code)) == "006"  # the pool is empty
     assert used_counts() == {}
 
-    assert returned(apply_tenant(client, FIRST[0], code)) == "006"  # the pool is empty
+    load_access_codes("95550001")
+    assert returned(apply_tenant(client, FIRST[0], code)) == "000"
 
     assert used_counts() == {"range:+86138": 1, "country:CN": 1}
 

@@ -9,7 +9,7 @@ import argparse
 import pytest
 
 from applytry import thresholds
-from applytry.cli import get_setting, list_settings, setting_history
+from applytry.cli import get_setting, list_settings, set_setting, setting_history
 from applytry.db.models import Setting, SettingChange
 from applytry.thresholds import TUNABLE, Thresholds, UnknownSetting
 
@@ -54,6 +54,25 @@ def test_a_value_its_threshold_cannot_take_is_refused_and_changes_nothing(db, va
         thresholds.change("sms_daily_limit", value, by="alice", now=T0)
 
     assert Setting.select().count() == 0 and trail() == []
+
+
+def test_the_challenges_least_difficulty_never_goes_above_its_most(db, settings_for, capsys):
+    # As at start-up: a least above the most would leave every challenge at the most, and an
+    # operator who raised the least believing it made challenges harder would be misled.
+    settings = settings_for(challenge_min_number=20_000, challenge_max_number=12_000_000)
+    raised = argparse.Namespace(name="challenge_min_number", value="100000000", by="alice")
+    assert set_setting(settings, raised) == 2
+    assert capsys.readouterr().err == (
+        "applytry: challenge_min_number: "
+        "challenge_min_number (100000000) must not exceed challenge_max_number (12000000)\n"
+    )
+    thresholds.change("challenge_max_number", "50000", by="alice", settings=settings, now=T0)
+    with pytest.raises(ValueError, match="must not exceed"):
+        thresholds.change("challenge_min_number", "60000", by="bob", settings=settings)
+    with pytest.raises(ValueError, match="must not exceed"):
+        thresholds.change("challenge_max_number", "10000", by="bob", settings=settings)
+
+    assert trail() == [("challenge_max_number", None, "50000", T0, "alice")]
 
 
 def test_only_the_listed_thresholds_change_at_run_time(db, settings_for, capsys):
