@@ -11,6 +11,7 @@ import json
 import time
 
 import altcha
+import httpx
 import pytest
 from test_concurrency import burst, phones
 
@@ -355,3 +356,21 @@ def test_a_challenge_fetched_while_the_range_was_quiet_buys_nothing_once_it_is_n
     # A challenge fetched now is as hard as the range asks, and goes through.
     assert answer(ask(client, fresh[4], solve(challenge(client, fresh[4])))) == SENT
     assert [sms["to"] for sms in outbox.messages()] == [*fresh[:3], fresh[4]]
+
+
+@pytest.mark.servers
+def test_fifty_requests_in_flight_with_one_solution_send_one_sms(serve, outbox, db):
+    # Two instances, the phone's range past its allowance, every request carrying the same
+    # good solution: the solution is spent once and the phone gets one code.
+    settings = {"ip_per_minute": 1000, "conversion_prefix_volume": 1, **EASY}
+    bases = [serve(**settings), serve(**settings)]
+    first, phone = numbers("+86170", 2)
+    with httpx.Client(base_url=bases[0]) as client:
+        assert answer(client.post(GENERATE, json={"phone": first}))[0] == "200"
+        assert answer(client.post(GENERATE, json={"phone": phone}))[2] is True
+        token = solve(challenge(client, phone))
+
+    responses = asyncio.run(burst(bases, [{"phone": phone, "challenge": token}] * 50))
+
+    assert sorted(r.json()["retCode"] for r in responses) == ["200"] + ["201"] * 49
+    assert [sms["to"] for sms in outbox.messages()] == [first, phone]
