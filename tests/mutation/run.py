@@ -70,8 +70,9 @@ def toml_list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
-def stage(stages: Path, database: str) -> Path:
-    """The package as installed, the tests beside it, and mutmut's settings."""
+def stage(stages: Path, database: str, tests: list[str]) -> Path:
+    """The package as installed, the tests beside it, and mutmut's settings; ``tests`` (paths
+    under tests/) narrows the tests mutmut may run, all of them by default."""
     where = stages / database
     shutil.rmtree(where, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules")
@@ -89,7 +90,7 @@ source_paths = ["applytry"]
 also_copy = {toml_list(BESIDE)}
 only_mutate = {toml_list(RUNS[database])}
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not servers"]
-pytest_add_cli_args_test_selection = ["tests"]
+pytest_add_cli_args_test_selection = {toml_list(tests or ["tests"])}
 timeout_multiplier = 5.0
 
 [tool.pytest.ini_options]
@@ -102,8 +103,8 @@ filterwarnings = ["error::pytest.PytestUnraisableExceptionWarning"]
     return where
 
 
-def mutate(stages: Path, database: str, patterns: list[str]) -> None:
-    where = stage(stages, database)
+def mutate(stages: Path, database: str, patterns: list[str], tests: list[str]) -> None:
+    where = stage(stages, database, tests)
     env = {**os.environ, "APPLYTRY_TEST_DATABASE": database}
     # Asked for a mutant that does not exist, mutmut makes the mutants and learns which tests
     # call what, then stops: that gives the names, so that the mutants already judged
@@ -221,13 +222,20 @@ def main() -> int:
         default=[],
         help="report with the verdicts of runs staged there too (runs of other modules)",
     )
+    parser.add_argument(
+        "--tests",
+        action="append",
+        default=[],
+        help="only these test files (a mutant they miss counts as a survivor): for modules "
+        "that every test calls, whose mutants would otherwise each run the whole suite",
+    )
     parser.add_argument("mutants", nargs="*", help="only these mutants (mutmut's names, globs)")
     args = parser.parse_args()
     stages = args.stages.resolve()
     started = time.monotonic()
     if not args.report_only:
         for database in [args.database] if args.database else RUNS:
-            mutate(stages, database, args.mutants)
+            mutate(stages, database, args.mutants, args.tests)
     folders = [stages, *(folder.resolve() for folder in args.also)]
     score = report(folders, None if args.report_only else time.monotonic() - started)
     return 0 if score >= args.target else 1
