@@ -29,9 +29,11 @@ from imitations import (
     TwilioImitation,
 )
 
+from applytry import limits
 from applytry.app import create_app
 from applytry.config import Settings
 from applytry.db.database import forget_connection
+from applytry.db.models import Counter
 from applytry.testing import ServiceProcess
 
 GENERATE = "/apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode"
@@ -366,3 +368,15 @@ def serve(tmp_path, database_url):
     yield start
     for process in processes:
         process.stop()
+
+
+def counted_refusals(expected: dict[str, int]) -> dict[str, int]:
+    """The refusals counted so far by reason, once the service has written what is expected
+    (refusals are counted in memory and written within a second, applytry.tally)."""
+    deadline = time.monotonic() + 10
+    while True:
+        rows = Counter.select().where(Counter.scope == limits.REFUSED_DAY.scope)
+        found = {row.key: row.count for row in rows}
+        if found == expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)

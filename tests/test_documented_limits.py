@@ -7,29 +7,15 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from pathlib import Path
 
 import pytest
 
-from applytry import limits, rules, thresholds
-from applytry.db.models import Counter
-from conftest import apply_tenant, generate
+from applytry import rules, thresholds
+from conftest import apply_tenant, counted_refusals, generate
 
 README = Path(__file__).parents[1] / "README.md"
 PHONE, MASKED = "13800138000", "+86138****8000"
-
-
-def counted_refusals(expected: dict[str, int]) -> dict[str, int]:
-    """The refusals counted so far, once the service has written what is expected (refusals
-    are counted in memory and written within a second, applytry.tally)."""
-    deadline = time.monotonic() + 10
-    while True:
-        rows = Counter.select().where(Counter.scope == limits.REFUSED_DAY.scope)
-        found = {row.key: row.count for row in rows}
-        if found == expected or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
 
 
 def test_applications_spend_the_same_per_client_budget_as_code_requests(client_for):
