@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -154,6 +155,24 @@ def postgres_session(database_url: str, autocommit: bool = True):
     )
     connection.autocommit = autocommit
     return connection
+
+
+@contextlib.contextmanager
+def another_writer_holds(database_url: str, postgres_lock: str):
+    """Another instance's long transaction: on SQLite the write lock, taken by a connection
+    that does not queue (as the sqlite3 shell would); on PostgreSQL a session of its own that
+    runs ``postgres_lock`` (a LOCK TABLE or SELECT ... FOR UPDATE). Let go on leaving."""
+    if BACKEND == "sqlite":
+        other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+    else:
+        other = postgres_session(database_url, autocommit=False)
+        other.cursor().execute(postgres_lock)
+    try:
+        yield
+    finally:
+        other.rollback()
+        other.close()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import re
-import sqlite3
 import time
 
 import pytest
@@ -21,7 +20,14 @@ from applytry.db.models import Job, Tenant
 from applytry.digests import Digests
 from applytry.jobs import MAIL, PROVISION, RunReport, held
 from applytry.services import build_runner
-from conftest import BACKEND, SECRET, apply_tenant, generate, load_access_codes, wait_until
+from conftest import (
+    SECRET,
+    another_writer_holds,
+    apply_tenant,
+    generate,
+    load_access_codes,
+    wait_until,
+)
 
 PHONE, E164 = "13800138000", "+8613800138000"
 HOOK_SECRET = "provisioning-secret-0123"
@@ -325,25 +331,6 @@ def test_a_retry_pass_reports_every_job_that_failed_again(hooked, outbox, gatewa
     assert len(gateway.requests) == 4
 
 
-@contextlib.contextmanager
-def job_rows_locked_elsewhere(database_url: str):
-    """Another writer holds the job table: SQLite's write lock taken by a connection that does
-    not queue (the sqlite3 shell), or PostgreSQL's row locks by another session."""
-    if BACKEND == "sqlite":
-        other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-    else:
-        import psycopg2
-
-        other = psycopg2.connect(database_url)
-        other.cursor().execute("SELECT * FROM job FOR UPDATE")
-    try:
-        yield
-    finally:
-        other.rollback()
-        other.close()
-
-
 def test_a_failure_that_cannot_be_recorded_is_logged_and_retried_after_the_lease(
     hooked, outbox, gateway, clock, caplog, database_url
 ):
@@ -361,7 +348,7 @@ def test_a_failure_that_cannot_be_recorded_is_logged_and_retried_after_the_lease
         while len(gateway.requests) < 2:
             assert time.monotonic() < deadline, "the retry never reached the hook"
             await asyncio.sleep(0.01)
-        with job_rows_locked_elsewhere(database_url):
+        with another_writer_holds(database_url, "SELECT * FROM job FOR UPDATE"):
             first = await attempt  # the hook fails; recording it waits out the lock
         gateway.status, gateway.delay = 200, 0
         clock.advance(299)
@@ -396,7 +383,7 @@ def test_the_services_own_retries_outlast_a_database_fault(
     def faults() -> list:
         return [r for r in caplog.records if r.name == "applytry.faults"]
 
-    with job_rows_locked_elsewhere(database_url):
+    with another_writer_holds(database_url, "SELECT * FROM job FOR UPDATE"):
         clock.advance(30)  # due: the next pass tries to claim it, and waits out the lock
         wait_until(lambda: faults(), "the retry loop meeting the lock")
     wait_until(lambda: hook_job().status == "done", "the retry after the fault")

@@ -3,33 +3,15 @@ flush once it is free brings them to the day's numbers that ``applytry stats`` s
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import logging
-import sqlite3
 
 from applytry import limits
 from applytry.db.models import Counter
 from applytry.storage import prepare_storage
 from applytry.tally import Tally
-from conftest import BACKEND, postgres_session
-
-
-@contextlib.contextmanager
-def another_writer_holds_the_counters(database_url):
-    """Another instance's long transaction over the table the counts are written to."""
-    if BACKEND == "sqlite":
-        other = sqlite3.connect(database_url.removeprefix("sqlite:///"))
-        other.execute("BEGIN IMMEDIATE")
-    else:
-        other = postgres_session(database_url, autocommit=False)
-        other.cursor().execute("LOCK TABLE counter IN ACCESS EXCLUSIVE MODE")
-    try:
-        yield
-    finally:
-        other.rollback()
-        other.close()
+from conftest import another_writer_holds
 
 
 def refused() -> dict[str, int]:
@@ -47,7 +29,7 @@ def test_refusals_counted_while_another_writer_holds_the_database_reach_the_days
         tally.count(limits.REFUSED_DAY, reason, clock())
     caplog.set_level(logging.ERROR, logger="applytry.faults")
 
-    with another_writer_holds_the_counters(database_url):
+    with another_writer_holds(database_url, "LOCK TABLE counter IN ACCESS EXCLUSIVE MODE"):
         tally.flush()
     tally.count(limits.REFUSED_DAY, "denied", clock())  # counted while the write was refused
 

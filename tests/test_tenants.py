@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 
 import pytest
 
@@ -16,7 +15,14 @@ from applytry.digests import Digests
 from applytry.errors import InvalidInput
 from applytry.messages import MAIL_QUEUED
 from applytry.tenants import company_name
-from conftest import BACKEND, SECRET, apply_tenant, generate, load_access_codes, postgres_session
+from conftest import (
+    BACKEND,
+    SECRET,
+    another_writer_holds,
+    apply_tenant,
+    generate,
+    load_access_codes,
+)
 
 DIGESTS = Digests(SECRET.encode())
 FIRST = ("13800138000", "+8613800138000", "+86138****8000")
@@ -249,28 +255,6 @@ def test_only_an_opened_tenant_counts_as_a_use_for_its_range(client_for, outbox,
     assert used_counts() == {"range:+86138": 1, "country:CN": 1}
 
 
-@contextlib.contextmanager
-def another_writer_holds_the_database(database_url):
-    """Another instance's long transaction, holding what applyTenant must write."""
-    if BACKEND == "sqlite":
-        other = sqlite3.connect(database_url.removeprefix("sqlite:///"))
-        other.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            other.rollback()
-            other.close()
-    else:
-        other = postgres_session(database_url, autocommit=False)
-        try:
-            with other.cursor() as cursor:
-                cursor.execute("LOCK TABLE application_lock IN ACCESS EXCLUSIVE MODE")
-                yield
-        finally:
-            other.rollback()
-            other.close()
-
-
 def test_a_database_another_writer_holds_answers_005_and_says_why(
     client_for, outbox, caplog, database_url
 ):
@@ -279,7 +263,7 @@ def test_a_database_another_writer_holds_answers_005_and_says_why(
     code = code_for(client, outbox, FIRST)
     caplog.set_level(logging.INFO, logger="applytry")
 
-    with another_writer_holds_the_database(database_url):
+    with another_writer_holds(database_url, "LOCK TABLE application_lock IN ACCESS EXCLUSIVE MODE"):
         assert returned(apply_tenant(client, FIRST[0], code)) == "005"
 
     [fault] = [r for r in caplog.records if r.name == "applytry.faults"]
