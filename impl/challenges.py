@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import hashlib
 import hmac
 import json
 import logging
@@ -50,8 +49,6 @@ OUTCOMES_DAY = limits.Budget("challenge-day", None)  # per outcome, for applytry
 
 ALGORITHM = "SHA-256"
 MAX_TOKEN = 4096  # the spec's bound on generateverifycode's `challenge`; longer is not read
-# 64 bits of the phone's digest in the salt: enough that no phone's stands in for another's.
-BINDING_HEX = 16
 # A solution counts if its challenge was at least this share as hard as the suspicion asks
 # now: suspicion may rise while a person solves, but a challenge fetched while a range was
 # quiet must not buy codes once it is not (an attacker would fetch them ahead, at the least).
@@ -133,7 +130,7 @@ class Challenges:
         settings: Settings,
         thresholds: Thresholds,
         tally: Tally,
-        secret: bytes,
+        digests: Digests,
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
@@ -141,17 +138,14 @@ class Challenges:
         self.tally = tally
         self.clock = clock
         self.verifier = verifier_for(settings)
-        self._clients = Digests(secret)
-        # Keys of their own, derived from the secret, so neither the signature nor a salt
-        # ever shows anything made with the secret itself or with another digest's key.
-        self._signing = _derive(secret, "challenge-signing")
-        self._digests = _derive(secret, "challenge-digests")
+        self.digests = digests
+        self._signing = digests.challenge_key()
 
     def admit(self, address: str) -> None:
         """Counts a createChallenge against the client's per-minute budget, which every
         operation shares; raises limits.RateLimited (429) when it is spent."""
         limits.admit_client(
-            self._clients.client(address),
+            self.digests.client(address),
             self.thresholds.get("ip_per_minute"),
             self.clock(),
             self.settings.zone,
@@ -177,7 +171,10 @@ class Challenges:
                 hmac_key=self._signing,
                 expires=datetime.datetime.fromtimestamp(expires, datetime.UTC),
                 # Signed with the rest: the phone it is for, and how hard it was set.
-                params={"phone": self._bound(phone), "maxnumber": str(hardness)},
+                params={
+                    "phone": self.digests.challenge_phone(phone.e164),
+                    "maxnumber": str(hardness),
+                },
             )
             body = {
                 "kind": "altcha",
@@ -239,7 +236,7 @@ class Challenges:
         params = altcha.extract_params_v1(solution)
         bound, expires = params.get("phone", []), params.get("expires", [])
         hardness = params.get("maxnumber", [])
-        binding = self._bound(phone).encode()
+        binding = self.digests.challenge_phone(phone.e164).encode()
         if len(bound) != 1 or not hmac.compare_digest(bound[0].encode(), binding):
             return FAILED, "", 0
         if len(expires) != 1 or not expires[0].isdecimal():
@@ -248,25 +245,20 @@ class Challenges:
             return FAILED, "", 0
         if int(expires[0]) < now:
             return EXPIRED, "", 0
-        return SOLVED, self._spent_key("altcha", solution["signature"]), int(expires[0])
+        spent = self.digests.spent_challenge("altcha", solution["signature"])
+        return SOLVED, spent, int(expires[0])
 
     async def _ask(self, token: str, now: float) -> tuple[str, str, float]:
         """A third-party token's outcome before it is spent, its key and until when."""
         if len(token) > MAX_TOKEN:
             return FAILED, "", 0
-        key = self._spent_key(self.verifier.kind, token)
+        key = self.digests.spent_challenge(self.verifier.kind, token)
         # Already used here: said without asking the provider, which would call it a failure.
         if SpentChallenge.select().where(SpentChallenge.key == key).exists():
             return REPLAYED, key, 0
         if not await self.verifier.verify(token):
             return FAILED, "", 0
         return SOLVED, key, now + max(self.settings.challenge_ttl_s, TOKEN_LIFE_S)
-
-    def _bound(self, phone: Phone) -> str:
-        return _keyed(self._digests, "phone", phone.e164)[:BINDING_HEX]
-
-    def _spent_key(self, kind: str, solution: str) -> str:
-        return _keyed(self._digests, "spent", kind, solution)
 
     def _count(self, outcome: str, phone: Phone, now: float) -> None:
         self.tally.count(OUTCOMES_DAY, outcome, now)
@@ -342,11 +334,3 @@ def _spend(key: str, until: float) -> bool:
             return bool(_SPEND.execute(key, until))
 
     return again_if_lost(run)
-
-
-def _derive(secret: bytes, label: str) -> bytes:
-    return hmac.new(secret, label.encode(), hashlib.sha256).digest()
-
-
-def _keyed(key: bytes, *parts: str) -> str:
-    return hmac.new(key, "\x00".join(parts).encode(), hashlib.sha256).hexdigest()

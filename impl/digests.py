@@ -41,6 +41,20 @@ class Digests:
         in the status-callback URL handed to the gateway with the message."""
         return self._digest("receipt", message_id)[:32]
 
+    def challenge_key(self) -> bytes:
+        """The key ALTCHA challenges are signed with: of its own, so that a signature never
+        shows anything made with the secret itself or with another digest."""
+        return bytes.fromhex(self._digest("challenge-signing"))
+
+    def challenge_phone(self, e164: str) -> str:
+        """The phone a challenge is for, as its salt carries it: 64 bits, enough that no
+        phone's stands in for another's."""
+        return self._digest("challenge-phone", e164)[:16]
+
+    def spent_challenge(self, kind: str, solution: str) -> str:
+        """A used solution (or third-party token), kept so that it is used once."""
+        return self._digest("challenge-spent", kind, solution)
+
     def claim(self, kind: str, value: str) -> str:
         """What a tenant holds alone (its phone, email, company), or an application in flight
         for one of them, without keeping the value."""

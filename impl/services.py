@@ -68,7 +68,7 @@ def build_services(
     thresholds = Thresholds(settings)
     tally = Tally(settings.zone)
     guard = Guard(settings, thresholds, Rules(settings.settings_refresh_s), tally)
-    challenges = Challenges(settings, thresholds, tally, secret, clock)
+    challenges = Challenges(settings, thresholds, tally, digests, clock)
     sender = build_sender(settings, secret, clock)
     runner, hook = build_runner(settings, digests, clock)
     return Services(
