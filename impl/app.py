@@ -19,7 +19,7 @@ import connexion
 from connexion.resolver import Resolver
 from connexion.security import ApiKeySecurityHandler
 
-from applytry import contract, cors, docs, faults, framework, logs, problems
+from applytry import contract, cors, docs, faults, framework, logs, problems, signup
 from applytry.bodylimit import BodyLimitMiddleware
 from applytry.config import Settings
 from applytry.db.database import checkpoint_forever
@@ -93,6 +93,7 @@ def create_app(
     )
     problems.register(app)
     docs.publish(app)
+    signup.publish(app, settings.signup_page == "on")
     return app
 
 

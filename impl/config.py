@@ -122,6 +122,7 @@ class Settings:
     challenge_min_number: int = 20_000  # ALTCHA maxnumber with no suspicion (policy always)
     challenge_max_number: int = 12_000_000  # ALTCHA maxnumber at peak suspicion
     test_numbers: tuple[tuple[str, str], ...] = ()
+    signup_page: str = "on"  # GET /signup and its web component (applytry.signup); or off
     retention_days: int = 30
     request_timeout_s: float = 10.0  # for a request's head and body to arrive (applytry.edge)
     max_connections: int = 1000  # open connections a worker process holds (applytry.edge)
@@ -534,6 +535,7 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "challenge_min_number": _integer(1_000, 100_000_000),
     "challenge_max_number": _integer(1_000, 100_000_000),
     "test_numbers": _test_numbers,
+    "signup_page": _choice("on", "off"),
     "retention_days": _integer(1, 3650),
     "request_timeout_s": _timeout(300),
     "max_connections": _integer(1, 1_000_000),

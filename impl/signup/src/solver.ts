@@ -1,0 +1,43 @@
+// ALTCHA v1's proof of work: find `number` in 0..maxnumber such that
+// hash(salt + number) is `challenge`. Runs in a worker (solver-worker.ts), or on the page when
+// the page forbids workers; either way in batches, so progress can be shown and the page stays
+// responsive.
+
+export interface Puzzle {
+  algorithm: string;
+  challenge: string;
+  salt: string;
+  maxnumber: number;
+}
+
+const BATCH = 2000;
+
+function bytesOfHex(hex: string): Uint8Array {
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
+}
+
+function same(digest: ArrayBuffer, wanted: Uint8Array): boolean {
+  const bytes = new Uint8Array(digest);
+  if (bytes.length !== wanted.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== wanted[i]) return false;
+  return true;
+}
+
+/** The number, or null when none in range solves it. `progress` gets the share tried, 0..1. */
+export async function solve(puzzle: Puzzle, progress: (share: number) => void): Promise<number | null> {
+  const encoder = new TextEncoder();
+  const wanted = bytesOfHex(puzzle.challenge.toLowerCase());
+  for (let start = 0; start <= puzzle.maxnumber; start += BATCH) {
+    const end = Math.min(start + BATCH - 1, puzzle.maxnumber);
+    const digests: Promise<ArrayBuffer>[] = [];
+    for (let n = start; n <= end; n++) {
+      digests.push(crypto.subtle.digest(puzzle.algorithm, encoder.encode(puzzle.salt + n)));
+    }
+    const found = (await Promise.all(digests)).findIndex((digest) => same(digest, wanted));
+    if (found >= 0) return start + found;
+    progress((end + 1) / (puzzle.maxnumber + 1));
+  }
+  return null;
+}
