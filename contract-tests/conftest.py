@@ -21,6 +21,7 @@ from applytry.testing import ServiceProcess
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 SPEC = ROOT / "openapi.yaml"
+SIGNUP = ROOT / "impl" / "signup"
 BASE_PATH = "/apiaccess/rest/ipccprovision/v1"
 GENERATE = BASE_PATH + "/applyTry/generateverifycode"
 REPORTS = Path(os.environ.get("APPLYTRY_REPORTS", ROOT / "reports" / "contract"))
@@ -93,13 +94,25 @@ def reports() -> Path:
 @pytest.fixture(scope="session")
 def node_tools() -> Path:
     """contract-tests/node_modules/.bin, installed from package-lock.json when out of date."""
+    return npm_installed(HERE) / ".bin"
+
+
+def npm_installed(project: Path) -> Path:
+    """``project``'s node_modules, installed from its package-lock.json when out of date."""
     tools = require("node", "npm")
-    modules = HERE / "node_modules"
+    modules = project / "node_modules"
     stamp = modules / ".package-lock.json"
-    lock = HERE / "package-lock.json"
+    lock = project / "package-lock.json"
     if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
-        run([tools["npm"], "ci", "--no-audit", "--no-fund"], cwd=HERE, timeout_s=600)
-    return modules / ".bin"
+        run([tools["npm"], "ci", "--no-audit", "--no-fund"], cwd=project, timeout_s=600)
+    return modules
+
+
+@pytest.fixture(scope="session")
+def signup_tools() -> Path:
+    """impl/signup/node_modules: the sign-up component's build tools (esbuild,
+    openapi-typescript, openapi-fetch, TypeScript)."""
+    return npm_installed(SIGNUP)
 
 
 @pytest.fixture

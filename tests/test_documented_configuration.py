@@ -73,6 +73,7 @@ DOCUMENTED_DEFAULTS = {
     "APPLYTRY_LOG_LEVEL": ("log_level", "INFO"),
     "APPLYTRY_DB_LOCK_TIMEOUT_S": ("db_lock_timeout_s", 5),
     "APPLYTRY_CORS_ORIGINS": ("cors_origins", ()),
+    "APPLYTRY_SIGNUP_PAGE": ("signup_page", "on"),
     "APPLYTRY_REQUEST_TIMEOUT_S": ("request_timeout_s", 10),
     "APPLYTRY_MAX_CONNECTIONS": ("max_connections", 1000),
 }
