@@ -25,9 +25,13 @@ interface Outcome {
 const PROBLEMS = new Set([400, 401, 403, 404, 413, 415, 429]);
 const FULL_WIDTH = /[\uFF10-\uFF19\uFF0B]/g;
 
-/** Full-width digits and plus sign, as phones' keyboards type them, as ASCII. */
-export function halfWidth(text: string): string {
-  return text.replace(FULL_WIDTH, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0)).trim();
+/** Full-width digits and plus sign, as Chinese keyboards type them, as ASCII. */
+function ascii(text: string): string {
+  return text.replace(FULL_WIDTH, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0));
+}
+
+function halfWidth(text: string): string {
+  return ascii(text).trim();
 }
 
 function retryAfter(response: Response): number | undefined {
@@ -162,6 +166,14 @@ export class ApplytrySignup extends HTMLElement {
     });
     for (const input of this.#root.querySelectorAll("input")) {
       input.addEventListener("input", () => input.removeAttribute("aria-invalid"));
+    }
+    // Chinese keyboards may type full-width digits; show (and send) them as ASCII.
+    for (const id of ["phone", "code"]) {
+      const input = this.#input(id);
+      input.addEventListener("input", () => {
+        const typed = ascii(input.value);
+        if (typed !== input.value) input.value = typed;
+      });
     }
   }
 
