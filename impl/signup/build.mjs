@@ -8,7 +8,7 @@
 // The bundle is committed, so the service's wheel needs no Node.js; the check keeps it equal
 // to what its sources, the spec and the locked tool versions make.
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,12 +21,18 @@ const spec = join(here, "..", "..", "openapi.yaml");
 const bundle = join(here, "applytry-signup.js");
 const GENERATED = "// Generated from openapi.yaml by build.mjs: do not edit.\n";
 
+/** Writes `text` unless the file already holds it, so that builds running at once (the
+ * contract tests build the client package and check the bundle) never see a file half-written. */
+function keep(path, text) {
+  if (!existsSync(path) || readFileSync(path, "utf8") !== text) writeFileSync(path, text);
+}
+
 async function generateClient() {
   const document = yaml.load(readFileSync(spec, "utf8"));
   const types = astToString(await openapiTS(document));
-  writeFileSync(join(here, "client", "schema.d.ts"), GENERATED + types);
+  keep(join(here, "client", "schema.d.ts"), GENERATED + types);
   const basePath = JSON.stringify(document.servers[0].url.replace(/\/+$/, ""));
-  writeFileSync(join(here, "client", "server.ts"), `${GENERATED}export const BASE_PATH = ${basePath};\n`);
+  keep(join(here, "client", "server.ts"), `${GENERATED}export const BASE_PATH = ${basePath};\n`);
 }
 
 function typeCheck() {

@@ -3,8 +3,8 @@
 // Both schema.d.ts and server.ts are generated from the spec by `node build.mjs --client`.
 import createClient, { type ClientOptions } from "openapi-fetch";
 
-import type { components, paths } from "./schema";
-import { BASE_PATH } from "./server";
+import type { components, paths } from "./schema.js";
+import { BASE_PATH } from "./server.js";
 
 export { BASE_PATH };
 

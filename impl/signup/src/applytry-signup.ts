@@ -352,7 +352,8 @@ export class ApplytrySignup extends HTMLElement {
       }
       const outcome = `apply-${data.returnCode}`;
       if (data.returnCode === "000") {
-        const text = `${this.#words.outcomes[outcome]} ${data.returnMsg}`;
+        const space = this.#language === "zh" ? "" : " "; // Chinese runs sentences together
+        const text = this.#words.outcomes[outcome] + space + data.returnMsg;
         this.#form.hidden = true;
         this.#say({ kind: "success", code: outcome, text });
         this.dispatchEvent(
