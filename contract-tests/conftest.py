@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NoReturn
 
@@ -137,3 +139,64 @@ def shared_service(tmp_path_factory):
     """One server for the tests that each use phones of their own."""
     with ServiceProcess(tmp_path_factory.mktemp("shared-service")) as process:
         yield process
+
+
+# How Debian's Chromium runs here: headless as root, and with nothing that calls home, which a
+# closed network would refuse many times a second.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, driven by Playwright (its own browser download cannot run here)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = require("chromium")["chromium"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Website:
+    """A trial website on its own loopback origin: every GET answers ``body``, which a test
+    may set once it knows the service's address (the service must list the origin first)."""
+
+    def __init__(self, body: bytes = b"<!doctype html><title>Free trial</title><p>Try it free</p>"):
+        self.body = body
+        website = self
+
+        class Page(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(website.body)))
+                self.end_headers()
+                self.wfile.write(website.body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def website():
+    server = Website()
+    yield server
+    server.close()

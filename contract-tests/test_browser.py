@@ -10,25 +10,12 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from conftest import GENERATE, require
+from conftest import GENERATE
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 20_000
 
 # What the website does: ask twice for one phone, then send a bad one.
@@ -53,15 +40,6 @@ async (api) => {
 """
 
 
-@pytest.fixture(scope="module")
-def browser():
-    chromium = require("chromium")["chromium"]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser):
     context = browser.new_context()
@@ -69,38 +47,6 @@ def page(browser):
     page.set_default_timeout(TIMEOUT_MS)
     yield page
     context.close()
-
-
-class WebsiteServer:
-    """A plain page on its own loopback origin, standing in for the trial website."""
-
-    def __init__(self):
-        class Page(BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = b"<!doctype html><title>Free trial</title><p>Try it free</p>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def website():
-    server = WebsiteServer()
-    yield server
-    server.close()
 
 
 def sms_to(service, phone: str) -> int:

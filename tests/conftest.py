@@ -20,6 +20,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import peewee
 import pytest
+
+from applytry import limits
+from applytry.app import create_app
+from applytry.config import Settings
+from applytry.db.database import forget_connection
+from applytry.db.models import Counter
+from applytry.testing import ServiceProcess
 from imitations import (
     ACCOUNT,
     APP_KEY,
@@ -29,13 +36,6 @@ from imitations import (
     HuaweiImitation,
     TwilioImitation,
 )
-
-from applytry import limits
-from applytry.app import create_app
-from applytry.config import Settings
-from applytry.db.database import forget_connection
-from applytry.db.models import Counter
-from applytry.testing import ServiceProcess
 
 GENERATE = "/apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode"
 APPLY = "/apiaccess/rest/ipccprovision/v1/applyTry/applyTenant"

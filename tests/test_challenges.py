@@ -15,7 +15,6 @@ import threading
 
 import altcha
 import pytest
-from imitations import Imitation
 
 from applytry import keys, metrics
 from applytry.challenges import (
@@ -36,6 +35,7 @@ from applytry.storage import prepare_storage
 from applytry.tally import Tally
 from applytry.thresholds import Thresholds, change
 from conftest import GENERATE, SECRET
+from imitations import Imitation
 
 CHALLENGE = "/apiaccess/rest/ipccprovision/v1/applyTry/challenge"
 PHONE, OTHER = parse_phone("13800138000", ("CN",)), parse_phone("13900139000", ("CN",))

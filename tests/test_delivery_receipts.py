@@ -8,13 +8,13 @@ import logging
 from urllib.parse import urlsplit
 
 import pytest
-from imitations import ACCOUNT, TOKEN
 from prometheus_client.parser import text_string_to_metric_families
 from test_gateways import PUBLIC, huawei_settings, twilio_settings
 
 from applytry.db.models import SmsMessage
 from applytry.receipts import twilio_signature
 from conftest import generate
+from imitations import ACCOUNT, TOKEN
 
 RECEIPTS = "/apiaccess/rest/ipccprovision/v1/sms/receipts"
 PHONES = {"13800138000": "+8613800138000", "13900139000": "+8613900139000"}

@@ -10,11 +10,11 @@ import json
 import re
 
 import pytest
-from imitations import ACCOUNT, APP_KEY, APP_SECRET, TOKEN
 
 from applytry.config import ConfigError, Settings
 from applytry.phones import parse_phone
 from conftest import SECRET, apply_tenant, generate, load_access_codes
+from imitations import ACCOUNT, APP_KEY, APP_SECRET, TOKEN
 
 PHONE, E164 = "13800138000", "+8613800138000"
 

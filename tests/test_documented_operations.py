@@ -9,7 +9,6 @@ import logging
 import socket
 from urllib.parse import urlsplit
 
-from imitations import APP_KEY, APP_SECRET, HuaweiImitation
 from prometheus_client.parser import text_string_to_metric_families
 
 from applytry import keys, rules, thresholds
@@ -27,6 +26,7 @@ from applytry.db.models import (
 from applytry.digests import Digests
 from applytry.jobs import backoff
 from conftest import GENERATE, SECRET, apply_tenant, generate, load_access_codes, wait_until
+from imitations import APP_KEY, APP_SECRET, HuaweiImitation
 
 BASE = GENERATE.removesuffix("/applyTry/generateverifycode")
 PHONE, E164 = "13800138000", "+8613800138000"

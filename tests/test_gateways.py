@@ -10,11 +10,11 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from imitations import ACCOUNT, APP_KEY, APP_SECRET, TOKEN
 
 from applytry.db.models import SmsMessage, Verification
 from applytry.receipts import twilio_signature
 from conftest import generate
+from imitations import ACCOUNT, APP_KEY, APP_SECRET, TOKEN
 
 PHONE, E164 = "13800138000", "+8613800138000"
 PUBLIC = "https://trial.example.com"

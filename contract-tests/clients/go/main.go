@@ -1,4 +1,5 @@
-// The generated-client scenario (see ../README.md) with openapi-generator's Go client.
+// The generated-client scenario (see ../README.md) with openapi-generator's Go client, the
+// module of the package applytry-client-go-VERSION.zip.
 package main
 
 import (
@@ -9,7 +10,7 @@ import (
 	"os"
 	"strconv"
 
-	"scenario/applytry"
+	applytry "example.com/applytry/client"
 )
 
 func main() {
