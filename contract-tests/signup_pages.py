@@ -204,10 +204,10 @@ def mails(service: ServiceProcess) -> list[dict]:
     return [json.loads(line) for line in outbox.read_text().splitlines()] if outbox.exists() else []
 
 
-def access_codes(service: ServiceProcess, *args: str) -> str:
-    """``applytry access-codes ARGS`` on the service's data, as its operator runs it."""
+def operate(service: ServiceProcess, *args: str) -> str:
+    """``applytry ARGS`` on the service's data, as its operator runs it; its output."""
     result = subprocess.run(
-        [sys.executable, "-m", "applytry.cli", "access-codes", *args],
+        [sys.executable, "-m", "applytry.cli", *args],
         cwd=service.workdir,
         env={**os.environ, **service.environment},
         capture_output=True,
@@ -222,7 +222,7 @@ def access_codes(service: ServiceProcess, *args: str) -> str:
 def fill_pool(service: ServiceProcess, *codes: str) -> None:
     listing = service.workdir / "access-codes.txt"
     listing.write_text("".join(code + "\n" for code in codes))
-    access_codes(service, "import", str(listing))
+    operate(service, "access-codes", "import", str(listing))
 
 
 def embedding(service_url: str) -> bytes:

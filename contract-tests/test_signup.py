@@ -19,6 +19,8 @@ absent. Screenshots of each state in both languages go to reports/signup/.
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from playwright.sync_api import expect
@@ -29,10 +31,10 @@ from signup_pages import (
     WORDS,
     Signup,
     Visit,
-    access_codes,
     embedding,
     fill_pool,
     mails,
+    operate,
     sms_codes,
     sms_count,
 )
@@ -159,7 +161,7 @@ def test_a_visitor_opens_a_trial_with_the_code_from_the_sms(start_service, visit
     signup.shot(SHOTS / f"signup-{language}-success.png")
 
     # The tenant holds the pool's code, and its account went to the address typed.
-    [assigned] = access_codes(service, "list").splitlines()
+    [assigned] = operate(service, "access-codes", "list").splitlines()
     assert assigned.startswith("95555001\t") and "\tfree" not in assigned
     [mail] = mails(service)
     assert mail["to"] == EMAIL and "95555001" in mail["text"]
@@ -280,6 +282,60 @@ def test_a_website_on_another_origin_embeds_the_component(start_service, visit, 
 
     signup.shows("generate-200", "info")
     assert answered.value.headers["access-control-allow-origin"] == website.origin
+    assert len(sms_codes(service, E164)) == 1
+    stayed_home(visited)
+
+
+def test_a_number_the_service_cannot_read_is_marked_on_the_phone_field(start_service, visit):
+    service = start_service()
+    visited, signup = signup_page(visit, service)
+
+    signup.ask_code("12")
+
+    assert "not valid" in signup.shows("http-400", "error")
+    expect(signup.phone).to_have_attribute("aria-invalid", "true")
+    expect(signup.phone).to_be_focused()
+    signup.phone.fill(PHONE)  # typing again clears the mark
+    expect(signup.phone).not_to_have_attribute("aria-invalid", "true")
+    assert sms_count(service) == 0
+    stayed_home(visited)
+
+
+def keys_required(service) -> bool:
+    """Whether the service asks for a key yet: a phone it cannot read is a 400 before any
+    key exists and a 401 once one does (keys are checked first), so nothing is sent."""
+    request = urllib.request.Request(
+        service.url + GENERATE,
+        data=b'{"phone": "12"}',
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        urllib.request.urlopen(request, timeout=5)
+    except urllib.error.HTTPError as answer:
+        return answer.code == 401
+    return False
+
+
+def test_with_api_keys_on_the_form_sends_the_key_it_is_given(start_service, visit):
+    service = start_service(settings_refresh_s=0.2)
+    key = operate(service, "keys", "add", "website").split()[0]
+    deadline = time.monotonic() + 20
+    while not keys_required(service):
+        assert time.monotonic() < deadline, "the service never asked for the new key"
+        time.sleep(0.1)
+    visited, signup = signup_page(visit, service)
+    element = visited.page.locator("applytry-signup")
+
+    # Without a key, then with a wrong one: the site owner's mistakes, said as such.
+    signup.ask_code(PHONE)
+    assert "API key" in signup.shows("http-401", "error")
+    element.evaluate("(form) => form.setAttribute('api-key', 'ak_00000000_wrong')")
+    signup.send.click()
+    assert "not allowed" in signup.shows("http-403", "error")
+    element.evaluate("(form, key) => form.setAttribute('api-key', key)", key)
+    signup.send.click()
+
+    signup.shows("generate-200", "info")
     assert len(sms_codes(service, E164)) == 1
     stayed_home(visited)
 
