@@ -345,12 +345,15 @@ def test_a_challenge_is_solved_with_progress_and_no_201_shown(start_service, vis
         challenge_policy="always", challenge_min_number=1000, challenge_max_number=1000
     )
     visited, signup = signup_page(visit, service)
-    answers = []
+    answers, workers = [], []
     visited.page.on("response", lambda answer: answers.append(answer))
+    visited.page.on("worker", lambda worker: workers.append(worker.url))
 
     signup.ask_code(PHONE)
 
     signup.shows("generate-200", "info")
+    # Solved off the page's thread, in a worker the page's policy lets it start.
+    assert len(workers) == 1 and workers[0].startswith("blob:"), workers
     seen = signup.recorded()
     assert "challenge-solving" in seen["codes"] and seen["progressShown"], seen
     assert not {"generate-201", "challenge-failed"} & set(seen["codes"]), seen
