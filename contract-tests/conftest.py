@@ -18,6 +18,7 @@ from typing import NoReturn
 
 import pytest
 
+import packages
 from applytry.testing import ServiceProcess
 
 HERE = Path(__file__).parent
@@ -101,13 +102,11 @@ def node_tools() -> Path:
 
 def npm_installed(project: Path) -> Path:
     """``project``'s node_modules, installed from its package-lock.json when out of date."""
-    tools = require("node", "npm")
-    modules = project / "node_modules"
-    stamp = modules / ".package-lock.json"
-    lock = project / "package-lock.json"
-    if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
-        run([tools["npm"], "ci", "--no-audit", "--no-fund"], cwd=project, timeout_s=600)
-    return modules
+    require("node", "npm")
+    try:
+        return packages.npm_installed(project)
+    except packages.StepFailed as failed:
+        pytest.fail(str(failed))
 
 
 @pytest.fixture(scope="session")

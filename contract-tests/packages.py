@@ -21,6 +21,7 @@ VERSION is the spec's ``info.version``. Nothing generated is edited.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -92,7 +93,7 @@ def zip_folder(archive: Path, files: dict[str, Path | str]) -> None:
 def typescript_package(work: Path, version: str) -> Path:
     """The sign-up component's client as an npm package; its generated sources (schema.d.ts,
     server.ts) come from the component's own build, so both use one client."""
-    node_modules = signup_node_modules()
+    node_modules = npm_installed(SIGNUP)
     run(["node", str(SIGNUP / "build.mjs"), "--client"], cwd=SIGNUP)
     stage = work / "applytry-client"
     shutil.copytree(SIGNUP / "client", stage / "src")
@@ -143,12 +144,15 @@ def typescript_package(work: Path, version: str) -> Path:
     return work / output.strip().splitlines()[-1]
 
 
-def signup_node_modules() -> Path:
-    """impl/signup/node_modules, installed from its lock when out of date."""
-    modules = SIGNUP / "node_modules"
+def npm_installed(project: Path) -> Path:
+    """``project``'s node_modules, installed from its package-lock.json when out of date. One
+    install at a time, across processes: the contract tests run on several."""
+    modules = project / "node_modules"
     stamp = modules / ".package-lock.json"
-    if not stamp.exists() or stamp.stat().st_mtime < (SIGNUP / "package-lock.json").stat().st_mtime:
-        run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SIGNUP, timeout_s=600)
+    with open(project / "package-lock.json") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists() or stamp.stat().st_mtime < os.fstat(lock.fileno()).st_mtime:
+            run(["npm", "ci", "--no-audit", "--no-fund"], cwd=project, timeout_s=600)
     return modules
 
 
