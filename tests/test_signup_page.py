@@ -25,6 +25,8 @@ def test_the_page_speaks_the_browsers_language_and_loads_the_component_from_its_
     assert english.headers["content-type"] == "text/html; charset=utf-8"
     assert '<html lang="en">' in english.text and "<title>Free trial</title>" in english.text
     assert '<html lang="zh-CN">' in chinese.text and "<title>免费试用</title>" in chinese.text
+    assert "<noscript><p>The sign-up form needs JavaScript." in english.text
+    assert "<noscript><p>申请表单需要 JavaScript" in chinese.text
     assert english.headers["vary"] == "Accept-Language"
     assert '<script type="module" src="signup/applytry-signup.js">' in english.text
     assert "<applytry-signup></applytry-signup>" in english.text

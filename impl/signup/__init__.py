@@ -29,6 +29,10 @@ from applytry import messages
 PAGE_PATH = "/signup"
 BUNDLE_PATH = "/signup/applytry-signup.js"
 TITLES = {messages.ENGLISH: "Free trial", messages.CHINESE: "免费试用"}
+NO_SCRIPT = {
+    messages.ENGLISH: "The sign-up form needs JavaScript. Turn it on and load the page again.",
+    messages.CHINESE: "申请表单需要 JavaScript，请启用后重新加载页面。",
+}
 
 _STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 
@@ -65,6 +69,7 @@ class SignupPage:
         self.pages = {
             language: template.replace("{lang}", "zh-CN" if language == messages.CHINESE else "en")
             .replace("{title}", html.escape(title))
+            .replace("{noscript}", html.escape(NO_SCRIPT[language]))
             .encode()
             for language, title in TITLES.items()
         }
