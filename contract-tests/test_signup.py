@@ -18,6 +18,7 @@ absent. Screenshots of each state in both languages go to reports/signup/.
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.error
 import urllib.request
@@ -428,5 +429,52 @@ def test_the_keyboard_alone_opens_a_trial(start_service, visit):
     keyboard.press("Enter")
 
     signup.shows("apply-000", "success")
+    # The form and its button went away; the focus is on what the visitor reads next.
+    assert signup.focused() == "message"
     assert [mail["to"] for mail in mails(service)] == [EMAIL]
+    stayed_home(visited)
+
+
+def test_an_allowance_used_up_is_a_wait_in_minutes_said_as_such(start_service, visit):
+    service = start_service(resend_interval_s=1, phone_hourly_limit=2)
+    visited, signup = signup_page(visit, service, locale="zh-CN")
+    for sent in (1, 2):
+        signup.ask_code(PHONE)
+        signup.shows("generate-200")
+        expect(signup.send).to_be_enabled()
+        assert len(sms_codes(service, E164)) == sent
+        visited.page.wait_for_timeout(1100)  # the resend interval
+
+    signup.send.focus()
+    signup.send.press("Enter")
+
+    text = signup.shows("generate-201", "info")
+    assert "上限" in text  # the allowance, not "moments ago"
+    expect(signup.send).to_be_disabled()
+    assert int(signup.send.get_attribute("data-countdown")) > 120
+    expect(signup.send).to_have_text(re.compile(r"^\d+ 分钟后重新获取$"))
+    # The disabled button cannot keep the focus: it goes to the message that says why.
+    assert signup.focused() == "message"
+    # The page switched to English mid-way says the same in English.
+    visited.page.locator("applytry-signup").evaluate("(form) => form.setAttribute('lang', 'en')")
+    expect(signup.message).to_have_text(re.compile(r"^This number has had all the codes"))
+    expect(signup.send).to_have_text(re.compile(r"^Send again in \d+ min$"))
+    assert len(sms_codes(service, E164)) == 2
+    stayed_home(visited)
+
+
+def test_a_field_the_service_refuses_is_marked(start_service, visit):
+    service = start_service()
+    visited, signup = signup_page(visit, service)
+    signup.ask_code(PHONE)
+    signup.shows("generate-200")
+    [code] = sms_codes(service, E164)
+
+    signup.fill_application(code, COMPANY, "not-an-address")
+    signup.apply.click()
+
+    signup.shows("http-400", "error")
+    expect(signup.email).to_have_attribute("aria-invalid", "true")
+    expect(signup.email).to_be_focused()
+    expect(signup.code).not_to_have_attribute("aria-invalid", "true")
     stayed_home(visited)

@@ -61,6 +61,7 @@ def test_any_website_may_load_the_component_and_revalidate_it(client):
     assert first.headers["access-control-allow-origin"] == "*"
     again = client.get(BUNDLE, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
+    assert client.get(BUNDLE, headers={"If-None-Match": "*"}).status_code == 304
     changed = client.get(BUNDLE, headers={"If-None-Match": '"an-older-build"'})
     assert changed.status_code == 200 and changed.content == shipped
 

@@ -89,7 +89,8 @@ class SignupPage:
             "ETag": self.etag,
             "X-Content-Type-Options": "nosniff",
         }
-        if self.etag in request.headers.get("if-none-match", ""):
+        wanted = request.headers.get("if-none-match", "")
+        if wanted.strip() == "*" or self.etag in wanted:
             return Response(status_code=304, headers=headers)
         return Response(self.bundle, media_type="text/javascript; charset=utf-8", headers=headers)
 

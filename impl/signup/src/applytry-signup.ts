@@ -19,10 +19,24 @@ interface Outcome {
   kind: Kind;
   code: string;
   retryAfter?: number;
-  text?: string;
+  /** The catalogue's key for the text, when not `code`'s own. */
+  words?: string;
+  /** The service's own words, said after ours (the returnMsg of a success). */
+  said?: string;
+  /** The field a 400 names, by the form's id. */
+  field?: string;
 }
 
-const PROBLEMS = new Set([400, 401, 403, 404, 413, 415, 429]);
+const PROBLEMS = new Set([400, 401, 403, 404, 408, 413, 415, 429]);
+// A 201 that waits longer than a resend interval is an hourly or daily allowance used up.
+const LONG_WAIT_S = 120;
+// The request's fields by the form's ids, for a 400 whose detail names one.
+const FIELDS: Record<string, string> = {
+  phone: "phone",
+  phoneVerifyCode: "code",
+  companyName: "company",
+  email: "email",
+};
 const FULL_WIDTH = /[\uFF10-\uFF19\uFF0B]/g;
 
 /** Full-width digits and plus sign, as Chinese keyboards type them, as ASCII. */
@@ -39,11 +53,17 @@ function retryAfter(response: Response): number | undefined {
   return Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : undefined;
 }
 
-/** A problem (RFC 9457) answer as an outcome; what the service says in `detail` is kept. */
-function problem(response: Response): Outcome {
+/** A problem (RFC 9457) answer as an outcome. Its `detail` is the service's words for
+ * developers, never shown; it only tells which field a 400 is about ("... - 'email'",
+ * "phone is not a valid phone number"). Statuses the form cannot cause (405, ...) are the
+ * service's or the site's failure: said as a 500. */
+function problem(response: Response, body?: unknown): Outcome {
   const status = response.status;
-  const code = PROBLEMS.has(status) ? `http-${status}` : status >= 500 ? "http-500" : "http-400";
-  return { kind: "error", code, retryAfter: retryAfter(response) };
+  const code = PROBLEMS.has(status) ? `http-${status}` : "http-500";
+  const detail = (body as { detail?: unknown } | undefined)?.detail;
+  const named = typeof detail === "string" ? /'(\w+)'$|^(\w+) is /.exec(detail) : null;
+  const field = named ? FIELDS[named[1] ?? named[2]] : undefined;
+  return { kind: "error", code, retryAfter: retryAfter(response), field };
 }
 
 const NETWORK: Outcome = { kind: "error", code: "network" };
@@ -79,7 +99,7 @@ const TEMPLATE = `
   </div>
   <div class="row"><button id="apply" type="submit"></button></div>
 </form>
-<p id="message" role="status" aria-live="polite"></p>
+<p id="message" role="status" aria-live="polite" tabindex="-1"></p>
 `;
 
 /** A button that waits: disabled, counting the seconds down in its label, then back. */
@@ -129,6 +149,7 @@ export class ApplytrySignup extends HTMLElement {
   #language: Language = "en";
   #sent = false;
   #busy = false;
+  #last: Outcome | undefined;
   #sendWait: Countdown;
   #applyWait: Countdown;
 
@@ -217,6 +238,7 @@ export class ApplytrySignup extends HTMLElement {
     this.#message.lang = this.#form.lang;
     if (!this.#sendWait.running) this.#sendWait.stop();
     if (!this.#applyWait.running) this.#applyWait.stop();
+    if (this.#last) this.#say(this.#last); // in the new language
   }
 
   #client(): ApplytryClient {
@@ -231,8 +253,11 @@ export class ApplytrySignup extends HTMLElement {
 
   #say(outcome: Outcome): void {
     const message = this.#message;
+    const outcomes = this.#words.outcomes;
     // A wait is shown on the button that counts it down, not in the message.
-    const text = outcome.text ?? this.#words.outcomes[outcome.code] ?? this.#words.outcomes["http-500"];
+    let text = outcomes[outcome.words ?? outcome.code] ?? outcomes["http-500"];
+    if (outcome.said) text += (this.#language === "zh" ? "" : " ") + outcome.said;
+    this.#last = outcome;
     message.dataset.kind = outcome.kind;
     message.dataset.code = outcome.code;
     message.textContent = text;
@@ -248,6 +273,7 @@ export class ApplytrySignup extends HTMLElement {
     this.#busy = true;
     const send = this.#button("send");
     const apply = this.#button("apply");
+    const pressed = this.#root.activeElement as HTMLElement | null;
     send.disabled = apply.disabled = true;
     this.#say({ kind: "info", code: "pending" });
     try {
@@ -258,6 +284,12 @@ export class ApplytrySignup extends HTMLElement {
       this.#busy = false;
       if (!this.#sendWait.running) send.disabled = false;
       if (!this.#applyWait.running) apply.disabled = false;
+      // Disabling the pressed button took the focus; give it back, or, while the button waits
+      // out a countdown, to the message that says why (which a small screen scrolls to).
+      if (pressed && !this.#root.activeElement) {
+        if ((pressed as HTMLButtonElement).disabled) this.#message.focus();
+        else pressed.focus();
+      }
     }
   }
 
@@ -289,10 +321,13 @@ export class ApplytrySignup extends HTMLElement {
 
   async #generate(client: ApplytryClient, phone: string, challenge?: string): Promise<Outcome> {
     const body = challenge ? { phone, challenge } : { phone };
-    const { data, response } = await client.POST("/applyTry/generateverifycode", { body });
-    if (!data) return problem(response);
+    const { data, error, response } = await client.POST("/applyTry/generateverifycode", { body });
+    if (!data) return problem(response, error);
     const wait = retryAfter(response);
     if (data.challengeRequired) return { kind: "info", code: "challenge", retryAfter: wait };
+    if (data.retCode === "201" && wait && wait > LONG_WAIT_S) {
+      return { kind: "info", code: "generate-201", retryAfter: wait, words: "generate-201-later" };
+    }
     // 201 is a wait, which the button counts down; 202, 204 and 205 are failures.
     const kind: Kind = data.retCode === "200" || data.retCode === "201" ? "info" : "error";
     return { kind, code: `generate-${data.retCode}`, retryAfter: wait };
@@ -307,8 +342,10 @@ export class ApplytrySignup extends HTMLElement {
     progress.value = 0;
     box.hidden = false;
     try {
-      const { data, response } = await client.POST("/applyTry/challenge", { body: { phone } });
-      if (!data) return problem(response);
+      const { data, error, response } = await client.POST("/applyTry/challenge", { body: { phone } });
+      if (!data) return problem(response, error);
+      // A third-party challenge needs that provider's widget, which this form does not carry.
+      if (data.kind !== "altcha") return { kind: "error", code: "challenge-unsupported" };
       const solution = await solveChallenge(data, (share) => (progress.value = share));
       if (!solution) return failed;
       progress.value = 1;
@@ -336,7 +373,7 @@ export class ApplytrySignup extends HTMLElement {
     }
     const [code, company, email] = fields;
     await this.#busyWith(async () => {
-      const { data, response } = await this.#client().POST("/applyTry/applyTenant", {
+      const { data, error, response } = await this.#client().POST("/applyTry/applyTenant", {
         body: {
           companyName: company.value.trim(),
           phone: halfWidth(phone.value),
@@ -345,17 +382,17 @@ export class ApplytrySignup extends HTMLElement {
         },
       });
       if (!data) {
-        const outcome = problem(response);
+        const outcome = problem(response, error);
         this.#say(outcome);
+        if (outcome.field) this.#invalid(this.#input(outcome.field));
         if (outcome.retryAfter) this.#applyWait.start(outcome.retryAfter);
         return;
       }
       const outcome = `apply-${data.returnCode}`;
       if (data.returnCode === "000") {
-        const space = this.#language === "zh" ? "" : " "; // Chinese runs sentences together
-        const text = this.#words.outcomes[outcome] + space + data.returnMsg;
+        this.#say({ kind: "success", code: outcome, said: data.returnMsg });
+        this.#message.focus(); // the form, and the button that had focus, go away
         this.#form.hidden = true;
-        this.#say({ kind: "success", code: outcome, text });
         this.dispatchEvent(
           new CustomEvent("applytry-signup-done", {
             bubbles: true,

@@ -57,7 +57,7 @@ export async function solveChallenge(
   try {
     number = await inWorker(puzzle, progress);
   } catch {
-    number = await solve(puzzle, progress);
+    number = await solve(puzzle, progress, true);
   }
   if (number === null) return null;
   const took = Math.round(performance.now() - started);

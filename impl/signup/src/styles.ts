@@ -56,6 +56,7 @@ input:focus-visible, button:focus-visible {
 progress { width: 100%; height: 0.5rem; accent-color: var(--applytry-accent, #0a58ca); }
 #message { margin: 1rem 0 0; min-height: 1.5em; overflow-wrap: anywhere; }
 #message:empty { margin: 0; min-height: 0; }
+#message:focus { outline: none; } /* focused only to be read and seen, never typed in */
 #message[data-kind="error"] { color: var(--applytry-error, #b42318); font-weight: 600; }
 #message[data-kind="success"] { color: var(--applytry-success, #1a7f37); font-weight: 600; }
 `;
