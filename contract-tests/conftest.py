@@ -172,11 +172,14 @@ class Website:
 
     def __init__(self, body: bytes = b"<!doctype html><title>Free trial</title><p>Try it free</p>"):
         self.body = body
+        self.headers: dict[str, str] = {}  # more response headers, e.g. the site's own CSP
         website = self
 
         class Page(BaseHTTPRequestHandler):
             def do_GET(self):
                 self.send_response(200)
+                for name, value in website.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(website.body)))
                 self.end_headers()

@@ -367,6 +367,60 @@ def test_a_challenge_is_solved_with_progress_and_no_201_shown(start_service, vis
     stayed_home(visited)
 
 
+def test_a_site_that_forbids_workers_still_gets_a_solved_challenge_and_a_live_page(
+    start_service, visit, website
+):
+    # Hard enough to take the solver many batches (a second or so), easy enough for a test.
+    service = start_service(
+        cors_origins=website.origin,
+        challenge_policy="always",
+        challenge_min_number=2_000_000,
+        challenge_max_number=2_000_000,
+    )
+    website.body = embedding(service.url)
+    website.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src {service.url}; connect-src {service.url}; "
+        "worker-src 'none'"
+    )
+    visited = visit(service.url, website.origin)
+    visited.page.goto(website.origin + "/")
+    signup = Signup(visited.page).ready()
+    workers = []
+    visited.page.on("worker", lambda worker: workers.append(worker.url))
+
+    signup.ask_code(PHONE)
+
+    # Solving on the page's own thread, the page still answers and paints its progress.
+    signup.shows("challenge-solving")
+    shares, deadline = set(), time.monotonic() + 20
+    while signup.message.get_attribute("data-code") == "challenge-solving":
+        assert time.monotonic() < deadline
+        value = signup.progress.evaluate("(bar) => bar.value")
+        shares.add(value)
+        visited.page.wait_for_timeout(20)
+    signup.shows("generate-200", "info")
+    assert workers == []
+    assert any(0 < share < 1 for share in shares), sorted(shares)
+    assert len(sms_codes(service, E164)) == 1
+    stayed_home(visited)
+
+
+def test_a_third_party_challenge_is_said_as_the_sites_to_fix(start_service, visit):
+    service = start_service(
+        challenge_policy="always",
+        challenge_provider="turnstile",
+        challenge_site_key="0x4AAAAAAA-site",
+        challenge_secret="0x4AAAAAAA-secret",
+    )
+    visited, signup = signup_page(visit, service)
+
+    signup.ask_code(PHONE)
+
+    assert "site owner" in signup.shows("challenge-unsupported", "error")
+    assert sms_count(service) == 0
+    stayed_home(visited)
+
+
 @LANGUAGES
 def test_axe_finds_no_violation_and_the_page_fits_320_px(
     start_service, visit, node_tools, locale, language
