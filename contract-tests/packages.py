@@ -61,12 +61,16 @@ def run(command: list[str], *, cwd: Path, timeout_s: float = 300) -> str:
     return result.stdout
 
 
-def spec_info() -> dict:
-    return yaml.safe_load(SPEC.read_text())["info"]
+def spec() -> dict:
+    return yaml.safe_load(SPEC.read_text())
+
+
+def base_path() -> str:
+    return spec()["servers"][0]["url"]
 
 
 def spec_version() -> str:
-    return str(spec_info()["version"])
+    return str(spec()["info"]["version"])
 
 
 def readme(title: str, version: str, usage: str) -> str:
@@ -104,7 +108,7 @@ def typescript_package(work: Path, version: str) -> Path:
         "name": "applytry-client",
         "version": version,
         "description": "The TypeScript client of the applytry API: openapi-fetch over its spec",
-        "license": spec_info()["license"]["name"],
+        "license": spec()["info"]["license"]["name"],
         "type": "module",
         "main": "./dist/index.js",
         "types": "./dist/index.d.ts",
@@ -179,7 +183,8 @@ def python_package(work: Path, version: str) -> Path:
             "applytry-client: the Python client of the applytry API (openapi-python-client)",
             version,
             f"Install: `pip install applytry_client-{version}-py3-none-any.whl`; use: "
-            "`from applytry_client import Client`.",
+            "`Client(base_url=SERVICE + BASE_PATH)` from `applytry_client`, where BASE_PATH is "
+            f"the spec's server path, `{base_path()}`.",
         )
     )
     wheels = work / "wheels"
