@@ -7,8 +7,25 @@ Two judges; a break either finds fails the gate:
   accepts. It sees paths, methods, status codes and ``application/json`` bodies, and names
   only the body that changed.
 - Rules of our own, one small function per class of break, named for it, for what the tool
-  does not see (operation ids, parameters, enums, patterns, other media types, response
-  headers, servers, security) and to name the field where the tool names the body.
+  does not see and to name the field where the tool names the body:
+
+  - renamed-operation-id: method names of generated clients.
+  - new-parameter, removed-parameter: method signatures.
+  - changed-parameter-serialization: a parameter's style, explode or media type.
+  - removed-request-field, new-required-request-field.
+  - request-field-made-optional: a field, parameter or body no longer required (generated
+    constructors and the order of arguments change).
+  - narrowed-request: a bound, pattern, format or enum refuses what the baseline allowed.
+  - changed-type: the type or format of a field, parameter or response header.
+  - changed-default: a request's or response's field or parameter lost its default or has
+    another one.
+  - renamed-schema: a named schema an operation uses no longer exists under its name.
+  - removed-response-field, response-field-made-optional, response-field-made-nullable.
+  - new-response-enum-value.
+  - removed-media-type, removed-response-header.
+  - removed-server-url: the document's, a path's or an operation's servers.
+  - new-security-requirement, changed-security-scheme (removed, or another type, place or
+    name of the credential).
 
 ``python contract-tests/breaking.py BASELINE NEW`` prints the findings, one per line as
 ``class: location: detail [judge]``, and exits 1 if there is any.
@@ -164,7 +181,7 @@ Field = tuple[dict, bool]  # a field's schema, and whether it must be present
 
 def operations(document: dict) -> dict[str, dict]:
     """'POST /path' -> the operation, its parameters keyed by (in, name) with the path
-    item's own merged in (the operation's win, as OpenAPI says)."""
+    item's own merged in (the operation's win, as OpenAPI says), and so its servers."""
     found = {}
     for path, item in document.get("paths", {}).items():
         for method in METHODS:
@@ -172,8 +189,15 @@ def operations(document: dict) -> dict[str, dict]:
                 operation = dict(item[method])
                 declared = [*item.get("parameters", []), *operation.get("parameters", [])]
                 operation["parameters"] = {parameter_key(p): p for p in declared}
+                # Its own servers, else its path item's; None: the document's.
+                operation["servers"] = operation.get("servers") or item.get("servers")
                 found[f"{method.upper()} {path}"] = operation
     return found
+
+
+def parameter_label(operation: str, parameter: dict) -> str:
+    """A shared parameter by its ref, so that its change is named once."""
+    return parameter.get(REF) or f"{operation}, {parameter['in']} parameter {parameter['name']}"
 
 
 def parameter_key(parameter: dict) -> tuple[str, str]:
@@ -247,24 +271,37 @@ def request_fields(old: dict, new: dict) -> Iterator[tuple[str, Field | None, Fi
             if key in after["parameters"]:
                 changed = after["parameters"][key]
                 yield from paired_fields(
-                    parameter.get(REF)
-                    or f"{name}, {parameter['in']} parameter {parameter['name']}",
+                    parameter_label(name, parameter),
                     (parameter.get("schema", {}), parameter.get("required", False)),
                     (changed.get("schema", {}), changed.get("required", False)),
                 )
 
 
 def response_fields(old: dict, new: dict) -> Iterator[tuple[str, Field | None, Field | None]]:
-    """The fields of each response body both documents have, by status and media type."""
+    """The fields of each response body both documents have, by status and media type, and
+    the schema of each response header both have."""
     for name, before, after in common_operations(old, new):
         for status, response in before.get("responses", {}).items():
-            other = after.get("responses", {}).get(status, {}).get("content", {})
+            changed = after.get("responses", {}).get(status, {})
+            other = changed.get("content", {})
             for media, content in response.get("content", {}).items():
                 if media in other:
                     yield from paired_fields(
                         f"{name}, response {status} {media}",
                         (content.get("schema", {}), True),
                         (other[media].get("schema", {}), True),
+                    )
+            kept = {header.lower(): value for header, value in changed.get("headers", {}).items()}
+            for header, value in response.get("headers", {}).items():
+                if header.lower() in kept:
+                    where = response.get(REF) or f"{name}, response {status}"
+                    yield from paired_fields(
+                        value.get(REF) or f"{where}, header {header}",
+                        (value.get("schema", {}), value.get("required", False)),
+                        (
+                            kept[header.lower()].get("schema", {}),
+                            kept[header.lower()].get("required", False),
+                        ),
                     )
 
 
@@ -296,6 +333,26 @@ def removed_parameter(old: dict, new: dict):
                 yield f"{name}, {parameter['in']} parameter {parameter['name']}", "removed"
 
 
+def changed_parameter_serialization(old: dict, new: dict):
+    """How a generated client writes a parameter's value is fixed in its code."""
+    for name, before, after in common_operations(old, new):
+        for key, parameter in before["parameters"].items():
+            if key in after["parameters"]:
+                was, now = serialization(parameter), serialization(after["parameters"][key])
+                if was != now:
+                    yield parameter_label(name, parameter), f"{was} -> {now}"
+
+
+def serialization(parameter: dict) -> str:
+    """Its style and explode, the defaults spelled out (OpenAPI 3.0, Parameter Object), or
+    the media type it is written in instead."""
+    if "content" in parameter:
+        return f"content {', '.join(parameter['content'])}"
+    default = "form" if parameter["in"] in ("query", "cookie") else "simple"
+    style = parameter.get("style", default)
+    return f"style {style}, explode {str(parameter.get('explode', style == 'form')).lower()}"
+
+
 def removed_request_field(old: dict, new: dict):
     for location, before, after in request_fields(old, new):
         if before and not after:
@@ -306,6 +363,17 @@ def new_required_request_field(old: dict, new: dict):
     for location, before, after in request_fields(old, new):
         if after and not before and after[1]:
             yield location, "new and required"
+
+
+def request_field_made_optional(old: dict, new: dict):
+    """Generators put a model's required fields in its constructor (Go's
+    NewApplyTenantRequest(companyName, phone, phoneVerifyCode, email)) and an operation's
+    required arguments before its optional ones: with its body optional, Java's
+    applyTenant(applyTenantRequest, acceptLanguage) becomes applyTenant(acceptLanguage,
+    applyTenantRequest). Code written for the baseline no longer compiles."""
+    for location, before, after in request_fields(old, new):
+        if before and after and before[1] and not after[1]:
+            yield location, "no longer required"
 
 
 def narrowed_request(old: dict, new: dict):
@@ -320,10 +388,54 @@ def narrowed_request(old: dict, new: dict):
 
 
 def changed_type(old: dict, new: dict):
-    """Generated models type every field; any change breaks code, both ways."""
+    """Generated models type every field by its type and format (int64 is Java's long,
+    date-time Python's datetime); any change breaks code, both ways."""
     for location, before, after in [*request_fields(old, new), *response_fields(old, new)]:
-        if before and after and before[0].get("type") != after[0].get("type"):
-            yield location, f"type {before[0].get('type')} -> {after[0].get('type')}"
+        if before and after and declared_type(before[0]) != declared_type(after[0]):
+            yield location, f"type {declared_type(before[0])} -> {declared_type(after[0])}"
+
+
+def declared_type(schema: dict) -> str:
+    kind = schema.get("type")
+    return f"{kind} ({schema['format']})" if "format" in schema else str(kind)
+
+
+def changed_default(old: dict, new: dict):
+    """A client that leaves a field or parameter out relies on the baseline's default, and
+    a generated model fills it in where a response leaves the field out: another default, or
+    none, changes what both mean. A default where there was none spells out what absence
+    meant, and passes."""
+    for location, before, after in [*request_fields(old, new), *response_fields(old, new)]:
+        if before and after and "default" in before[0]:
+            was, now = before[0]["default"], after[0].get("default", "none")
+            if "default" not in after[0] or now != was:
+                yield location, f"default {was} -> {now}"
+
+
+SCHEMAS = "#/components/schemas/"
+
+
+def renamed_schema(old: dict, new: dict):
+    """Generated clients name a class after each named schema (Java's, Python's and Go's
+    ApplyTenantRequest), and code written for the baseline names the classes its calls take
+    and return. Schemas no operation uses are left out."""
+    kept = new.get("components", {}).get("schemas", {})
+    used = dict.fromkeys(ref for item in operations(old).values() for ref in schema_refs(item))
+    for ref in used:
+        if ref.removeprefix(SCHEMAS).replace("~1", "/").replace("~0", "~") not in kept:
+            yield ref, "no schema of this name any more (renamed, or inlined)"
+
+
+def schema_refs(node) -> Iterator[str]:
+    """The named schemas a resolved node uses, at any depth."""
+    if isinstance(node, dict):
+        if str(node.get(REF, "")).startswith(SCHEMAS):
+            yield node[REF]
+        for value in node.values():
+            yield from schema_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from schema_refs(item)
 
 
 def removed_response_field(old: dict, new: dict):
@@ -337,6 +449,13 @@ def response_field_made_optional(old: dict, new: dict):
     for location, before, after in response_fields(old, new):
         if before and after and before[1] and not after[1]:
             yield location, "no longer required"
+
+
+def response_field_made_nullable(old: dict, new: dict):
+    """Generated models declare the baseline's fields non-null: a null fails to parse."""
+    for location, before, after in response_fields(old, new):
+        if before and after and after[0].get("nullable") and not before[0].get("nullable"):
+            yield location, "now nullable"
 
 
 def new_response_enum_value(old: dict, new: dict):
@@ -378,11 +497,29 @@ def removed_response_header(old: dict, new: dict):
 
 
 def removed_server_url(old: dict, new: dict):
-    """Clients join the server URL to every path (no servers means "/", as OpenAPI says)."""
-    urls = [server["url"] for server in new.get("servers") or [{"url": "/"}]]
-    for server in old.get("servers") or [{"url": "/"}]:
-        if server["url"] not in urls:
-            yield "servers", f"{server['url']} removed"
+    """Clients join the server URL to every path: the operation's own servers, else its path
+    item's, else the document's (and no servers means "/", as OpenAPI says)."""
+    now = server_urls(new.get("servers"))
+    for url in server_urls(old.get("servers")):
+        if url not in now:
+            yield "servers", f"{url} removed"
+    for name, before, after in common_operations(old, new):
+        if before["servers"] or after["servers"]:  # else the document's, compared above
+            now = server_urls(after["servers"] or new.get("servers"))
+            for url in server_urls(before["servers"] or old.get("servers")):
+                if url not in now:
+                    yield f"{name}, servers", f"{url} removed"
+
+
+def server_urls(servers: list | None) -> list[str]:
+    """The URLs a generated client calls, each variable at its default."""
+    urls = []
+    for server in servers or [{"url": "/"}]:
+        url = server["url"]
+        for variable, value in server.get("variables", {}).items():
+            url = url.replace(f"{{{variable}}}", str(value.get("default", "")))
+        urls.append(url)
+    return urls
 
 
 def new_security_requirement(old: dict, new: dict):
@@ -401,6 +538,40 @@ def new_security_requirement(old: dict, new: dict):
                     yield name, f"credentials {sorted(held)} are no longer enough"
                 else:
                     yield name, "a call without credentials is no longer accepted"
+
+
+def changed_security_scheme(old: dict, new: dict):
+    """Generated clients build each scheme of the baseline into their code: its name is the
+    key a caller sets the credential under (Java's getAuthentication("appKey")), and its
+    type, place and name say how they send it. Descriptions do not matter."""
+    schemes = new.get("components", {}).get("securitySchemes", {})
+    for name, scheme in old.get("components", {}).get("securitySchemes", {}).items():
+        location = f"#/components/securitySchemes/{name}"
+        if name not in schemes:
+            yield location, "removed (or renamed)"
+            continue
+        for key in ("type", "in", "name", "scheme", "openIdConnectUrl", "flows"):
+            was, now = scheme.get(key), schemes[name].get(key)
+            if scheme_differs(key, scheme, schemes[name]):
+                yield location, "flows changed" if key == "flows" else f"{key} {was} -> {now}"
+
+
+def scheme_differs(key: str, before: dict, after: dict) -> bool:
+    was, now = before.get(key), after.get(key)
+    if key == "flows":
+        # Each flow's URLs; which scopes a call needs is its security requirement's to say.
+        return flow_urls(was) != flow_urls(now)
+    # HTTP authentication schemes and header names are case-insensitive (RFC 9110).
+    if key == "scheme" or (key == "name" and before.get("in") == after.get("in") == "header"):
+        return str(was).lower() != str(now).lower()
+    return was != now
+
+
+def flow_urls(flows: dict | None) -> dict:
+    return {
+        flow: {k: v for k, v in urls.items() if k != "scopes"}
+        for flow, urls in (flows or {}).items()
+    }
 
 
 UPPER_BOUNDS = ("maxLength", "maximum", "maxItems", "maxProperties")
@@ -445,17 +616,23 @@ RULES: tuple[Callable[[dict, dict], Iterator[tuple[str, str]]], ...] = (
     renamed_operation_id,
     new_parameter,
     removed_parameter,
+    changed_parameter_serialization,
     removed_request_field,
     new_required_request_field,
+    request_field_made_optional,
     narrowed_request,
     changed_type,
+    changed_default,
+    renamed_schema,
     removed_response_field,
     response_field_made_optional,
+    response_field_made_nullable,
     new_response_enum_value,
     removed_media_type,
     removed_response_header,
     removed_server_url,
     new_security_requirement,
+    changed_security_scheme,
 )
 
 

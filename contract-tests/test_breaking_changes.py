@@ -84,6 +84,43 @@ def add_operation(spec: dict, path: str, method: str, operation_id: str) -> None
     spec["paths"].setdefault(path, {})[method] = new
 
 
+def parameter(spec: dict, name: str, parameter_name: str) -> dict:
+    [found] = [p for p in operation(spec, name)["parameters"] if p.get("name") == parameter_name]
+    return found
+
+
+def security_scheme(spec: dict) -> dict:
+    return spec["components"]["securitySchemes"]["appKey"]
+
+
+def remove_security_scheme(spec: dict) -> None:
+    """appKey gone, and with it every operation's requirement of it."""
+    spec["components"]["securitySchemes"].pop("appKey")
+    for item in spec["paths"].values():
+        for method in item.values():
+            if {"appKey": []} in method.get("security", []):
+                method["security"] = []
+
+
+def replace_refs(node, ref: str, replacement: dict) -> None:
+    """Puts a copy of ``replacement`` wherever ``node`` refers to ``ref``."""
+    children = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, child in list(children):
+        if isinstance(child, dict) and child.get("$ref") == ref:
+            node[key] = copy.deepcopy(replacement)
+        elif isinstance(child, (dict, list)):
+            replace_refs(child, ref, replacement)
+
+
+def rename_schema(spec: dict, old: str, new: str) -> None:
+    rename(spec["components"]["schemas"], old, new)
+    replace_refs(spec, f"#/components/schemas/{old}", {"$ref": f"#/components/schemas/{new}"})
+
+
+def inline_schema(spec: dict, name: str) -> None:
+    replace_refs(spec, f"#/components/schemas/{name}", spec["components"]["schemas"].pop(name))
+
+
 def reword(spec: dict) -> None:
     spec["info"]["description"] = "Reworded."
     operation(spec, "POST /applyTry/applyTenant")["summary"] = "Open a trial tenant"
@@ -224,9 +261,99 @@ BREAKS = [
         lambda s: s["servers"][0].update(url="/apiaccess/rest/ipccprovision/v2"),
     ),
     (
+        "new base path of a path",
+        "removed-server-url",
+        lambda s: s["paths"]["/applyTry/applyTenant"].update(
+            servers=[{"url": "/apiaccess/rest/ipccprovision/v2"}]
+        ),
+    ),
+    (
+        "new base path of an operation",
+        "removed-server-url",
+        lambda s: operation(s, "GET /healthz").update(servers=[{"url": "/v2"}]),
+    ),
+    (
         "new security requirement",
         "new-security-requirement",
         lambda s: operation(s, "GET /healthz").update(security=[{"appKey": []}]),
+    ),
+    (
+        "renamed key header",
+        "changed-security-scheme",
+        lambda s: security_scheme(s).update(name="X-API-Key"),
+    ),
+    (
+        "key moved to the query",
+        "changed-security-scheme",
+        lambda s: security_scheme(s).update({"in": "query"}),
+    ),
+    (
+        "key became a bearer token",
+        "changed-security-scheme",
+        lambda s: s["components"]["securitySchemes"].update(
+            appKey={"type": "http", "scheme": "bearer"}
+        ),
+    ),
+    ("removed security scheme", "changed-security-scheme", remove_security_scheme),
+    (
+        "renamed schema",
+        "renamed-schema",
+        lambda s: rename_schema(s, "ApplyTenantResult", "TenantApplication"),
+    ),
+    ("inlined schema", "renamed-schema", lambda s: inline_schema(s, "Health")),
+    (
+        "request field made optional",
+        "request-field-made-optional",
+        lambda s: schema(s, "ApplyTenantRequest")["required"].remove("email"),
+    ),
+    (
+        "request body made optional",
+        "request-field-made-optional",
+        lambda s: operation(s, "POST /applyTry/applyTenant")["requestBody"].update(required=False),
+    ),
+    (
+        "parameter made optional",
+        "request-field-made-optional",
+        lambda s: parameter(s, "POST /sms/receipts/huawei", "token").update(required=False),
+    ),
+    (
+        "new format of a response integer",
+        "changed-type",
+        lambda s: field(s, "Challenge", "expires").update(format="int64"),
+    ),
+    (
+        "new format of a request string",
+        "changed-type",
+        lambda s: field(s, "HuaweiReceipt", "updateTime").update(format="date-time"),
+    ),
+    (
+        "new format of a parameter",
+        "changed-type",
+        lambda s: parameter(s, "POST /sms/receipts/huawei", "message")["schema"].update(
+            format="uuid"
+        ),
+    ),
+    (
+        "response header type changed",
+        "changed-type",
+        lambda s: s["components"]["responses"]["TooManyRequests"]["headers"]["Retry-After"][
+            "schema"
+        ].update(type="string"),
+    ),
+    (
+        "response field made nullable",
+        "response-field-made-nullable",
+        lambda s: field(s, "ApplyTenantResult", "returnMsg").update(nullable=True),
+    ),
+    (
+        "parameter explode changed",
+        "changed-parameter-serialization",
+        lambda s: parameter(s, "POST /sms/receipts/huawei", "token").update(explode=False),
+    ),
+    (
+        "changed default",
+        "changed-default",
+        lambda s: field(s, "Problem", "type").update(default="https://example.com/problems"),
     ),
 ]
 
@@ -243,6 +370,33 @@ ADDITIONS = [
         lambda s: field(s, "ApplyTenantRequest", "companyName").update(maxLength=256),
     ),
     ("descriptions and examples", reword),
+    (
+        "new optional response header",
+        lambda s: operation(s, "POST /applyTry/applyTenant")["responses"]["200"].update(
+            headers={"X-Request-Id": {"schema": {"type": "string"}}}
+        ),
+    ),
+    (
+        "new schema",
+        lambda s: s["components"]["schemas"].update(Tenant={"type": "object"}),
+    ),
+    ("reworded security scheme", lambda s: security_scheme(s).update(description="Reworded.")),
+    (
+        "default serialization spelled out",
+        lambda s: s["components"]["parameters"]["AcceptLanguage"].update(
+            style="simple", explode=False
+        ),
+    ),
+    (
+        "new default of a parameter",
+        lambda s: s["components"]["parameters"]["AcceptLanguage"]["schema"].update(default="en"),
+    ),
+    (
+        "the base path spelled out on an operation",
+        lambda s: operation(s, "GET /healthz").update(
+            servers=[{"url": "/apiaccess/rest/ipccprovision/v1"}, {"url": "/v2"}]
+        ),
+    ),
 ]
 
 
@@ -342,3 +496,19 @@ def test_numeric_bounds_narrow_a_request_only_when_they_refuse_more(before, afte
     findings = breaking.rule_findings(numeric_request(**before), numeric_request(**after))
 
     assert [finding.kind for finding in findings] == (["narrowed-request"] if narrowed else [])
+
+
+# The spec's request fields have no default today; defaults are checked on one that has.
+@pytest.mark.parametrize(
+    ("before", "after", "changed"),
+    [
+        ({"default": 10}, {"default": 20}, True),
+        ({"default": 10}, {}, True),
+        ({}, {"default": 10}, False),
+        ({"default": 10}, {"default": 10, "description": "Items."}, False),
+    ],
+)
+def test_a_request_default_breaks_only_when_the_baseline_had_another(before, after, changed):
+    findings = breaking.rule_findings(numeric_request(**before), numeric_request(**after))
+
+    assert [finding.kind for finding in findings] == (["changed-default"] if changed else [])
