@@ -16,6 +16,9 @@ import yaml
 from conftest import HERE, ROOT, SPEC
 
 DOCUMENT = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+# The first test waits for every case's comparison (findings_of), tens of CPU-seconds that a
+# busy machine may stretch past the suite's default bound of 120 s.
+pytestmark = pytest.mark.timeout(600)
 
 
 def gate(node_tools, *args: str) -> subprocess.CompletedProcess:
@@ -400,17 +403,26 @@ ADDITIONS = [
 ]
 
 
+# openapi-diff takes one to two CPU-seconds a comparison, so it judges only the cases where it
+# is the judge that must speak: the breaks of its own classes, and the additive changes (where
+# a false alarm of its would fail the gate). Our rules judge every case. The gate is both, so
+# a break either judge names fails it.
+TOOL_JUDGES = set(breaking.TOOL_CLASSES.values())
+
+
 @pytest.fixture(scope="module")
 def findings_of(node_tools, tmp_path_factory, reports):
-    """Every case's findings by name: the edited copies are compared at once (each comparison
-    waits on openapi-diff for about a second and a half), then written to one report."""
+    """Every case's findings by name, compared at once, then written to one report."""
     baseline = breaking.load(breaking.BASELINE)
     folder = tmp_path_factory.mktemp("edited")
     edits = {case: edit for case, _, edit in BREAKS} | dict(ADDITIONS)
+    with_tool = {case for case, kind, _ in BREAKS if kind in TOOL_JUDGES} | dict(ADDITIONS).keys()
 
     def compare(case: str) -> tuple[str, list[breaking.Finding]]:
         spec = copy.deepcopy(DOCUMENT)
         edits[case](spec)
+        if case not in with_tool:
+            return case, breaking.rule_findings(baseline, spec)
         edited = folder / (case.replace(" ", "-") + ".yaml")
         text = yaml.safe_dump(spec, allow_unicode=True, sort_keys=False)
         edited.write_text(text, encoding="utf-8")
