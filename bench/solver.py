@@ -20,18 +20,10 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from applytry.testing import CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parent.parent
 SIGNUP = ROOT / "impl" / "signup"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # A salt as the service makes it: random part, then expires, phone digest and maxnumber.
 SALT = "3f9a1c7e5b2d4a60?expires=1796470000&phone=9f2a8c1d3e4b5a6f&maxnumber=12000000"
 NO_SOLUTION = "0" * 64

@@ -19,7 +19,7 @@ from typing import NoReturn
 import pytest
 
 import packages
-from applytry.testing import ServiceProcess
+from applytry.testing import CHROMIUM_ARGS, ServiceProcess
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -138,20 +138,6 @@ def shared_service(tmp_path_factory):
     """One server for the tests that each use phones of their own."""
     with ServiceProcess(tmp_path_factory.mktemp("shared-service")) as process:
         yield process
-
-
-# How Debian's Chromium runs here: headless as root, and with nothing that calls home, which a
-# closed network would refuse many times a second.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,19 @@ from pathlib import Path
 
 HEALTHZ = "/apiaccess/rest/ipccprovision/v1/healthz"
 
+# How Debian's Chromium runs for the browser tests and the solver's benchmark: headless as
+# root, and with nothing that calls home, which a closed network refuses many times a second.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 # uvicorn's start-up line names the port it bound, with one worker and with several:
 # "Uvicorn running on http://127.0.0.1:43817 (Press CTRL+C to quit)".
 _BOUND = re.compile(r"running on https?://\S+:(\d+) ")
