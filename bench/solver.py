@@ -3,9 +3,10 @@ against the browser's own digest in the same run (the baseline it replaced).
 
 Both solvers get the same ALTCHA v1 puzzle, one with no solution in 0..maxnumber, so each tries
 every number; each runs in a dedicated worker, as on the page, ``--rounds`` times. Needs
-Debian's Chromium (/usr/bin/chromium), Node.js, and impl/signup's tools (``npm ci`` there).
+Debian's Chromium (/usr/bin/chromium), impl/signup's tools (``npm ci`` there) and a Python
+with Playwright and applytry, such as the contract tests' environment:
 
-    python bench/solver.py [--numbers 400000] [--rounds 3]
+    .tox/contract/bin/python bench/solver.py [--numbers 400000] [--rounds 3]
 
 Only the local files are loaded; nothing is contacted.
 """
