@@ -3,6 +3,8 @@
     python bench/run.py                     # every scenario, SQLite; results in bench/results/
     python bench/run.py --quick             # 3 s a scenario instead of 10, one round
     python bench/run.py --database postgresql
+    python bench/run.py --database postgresql --rtt-ms 1   # PostgreSQL 1 ms away
+    python bench/run.py --database postgresql --instances 2
 
 Each server runs as users run it (2 uvicorn workers, h11, loopback) with limits loosened so that
 nothing is refused unless the scenario wants it, and SMS to the outbox. Load comes from wrk in
@@ -12,6 +14,13 @@ app returning a constant reply (the ceiling) and the same domain functions mount
 (the framework users would pick instead), with ratios. The targets take turns for three rounds
 and the median round of each counts, so that a slow spell of a shared machine does not decide a
 ratio. It ends with the fast path's targets and whether this run met them.
+
+With ``--rtt-ms R`` the service and the FastAPI mount reach PostgreSQL through
+``bench/delay_proxy.py``, which adds R ms to every round trip, and applytry is also measured
+connected directly, in the same rounds; the table then gives each row's added round trip, the
+proxy's own CPU a request and the statements (round trips) a request. ``--rtt-ms 0`` measures
+what the proxy itself costs. With ``--instances N``, N separate ``applytry serve`` share the
+database, each driven by its own wrk with its share of the connections: one more row.
 """
 
 from __future__ import annotations
@@ -29,12 +38,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # bench.baselines
 
 from applytry.testing import ServiceProcess  # noqa: E402
+from bench import distance  # noqa: E402
+from bench.delay_proxy import DelayProxy  # noqa: E402
 
 PATH = "/apiaccess/rest/ipccprovision/v1/applyTry/generateverifycode"
 LOOSE = {
@@ -106,6 +118,12 @@ class Result:
     errors: int
     requests: int
     cpu_us_per_request: float
+    # Only with --rtt-ms: the round trip added between this target and PostgreSQL (None:
+    # connected directly), and over the measured window, a request, the proxy's CPU and the
+    # statements sent through it, each a round trip.
+    rtt_ms: float | None = None
+    proxy_cpu_us_per_request: float | None = None
+    statements_per_request: float | None = None
 
 
 def _ms(text: str) -> float:
@@ -135,15 +153,56 @@ def process_tree_cpu(root: int) -> float:
     return sum(cpu.get(pid, 0.0) for pid in tree)
 
 
+def _wrk_command(url: str, script: Path, connections: int, seconds: int) -> list[str]:
+    threads = 2 if connections >= 2 else 1
+    command = ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
+    return [*command, "--timeout", "10s", "-s", str(script), url + PATH]
+
+
 def wrk(url: str, scenario: Scenario, seconds: int, workdir: Path) -> dict:
     script = workdir / "load.lua"
     script.write_text(scenario.script)
-    threads = 2 if scenario.connections >= 2 else 1
-    command = ["wrk", "--latency", f"-t{threads}", f"-c{scenario.connections}", f"-d{seconds}s"]
-    command += ["--timeout", "10s", "-s", str(script), url + PATH]
+    command = _wrk_command(url, script, scenario.connections, seconds)
     output = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + 60, check=True
     ).stdout
+    return _wrk_numbers(output)
+
+
+def wrk_spread(urls: list[str], scenario: Scenario, seconds: int, workdir: Path) -> dict:
+    """One wrk a server, all at once, each with its share of the connections, as a load
+    balancer would spread them; the counts are summed. Percentiles cannot be merged from
+    two summaries: p50 is the mean of the two weighted by requests, p99 the worse one."""
+    processes = []
+    for index, url in enumerate(urls):
+        script = workdir / f"load-{index}.lua"
+        # Each wrk numbers its threads from 1: its own blocks of phones keep the 200 path's
+        # phones new across the wrk processes too.
+        script.write_text(
+            scenario.script.replace("local threads = 0", f"local threads = {index * 2}")
+        )
+        command = _wrk_command(url, script, scenario.connections // len(urls), seconds)
+        processes.append(
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
+    parts = []
+    for process in processes:
+        output, _ = process.communicate(timeout=seconds + 60)
+        if process.returncode:
+            raise subprocess.CalledProcessError(process.returncode, process.args, output)
+        parts.append(_wrk_numbers(output))
+    requests = sum(part["requests"] for part in parts)
+    return {
+        "requests": requests,
+        "requests_per_s": sum(part["requests_per_s"] for part in parts),
+        "p50_ms": sum(part["p50_ms"] * part["requests"] for part in parts) / max(1, requests),
+        "p99_ms": max(part["p99_ms"] for part in parts),
+        "non_2xx": sum(part["non_2xx"] for part in parts),
+        "socket_errors": sum(part["socket_errors"] for part in parts),
+    }
+
+
+def _wrk_numbers(output: str) -> dict:
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)[ \t]*$", output, re.MULTILINE))
     if len(latency) != 2:
         raise RuntimeError(f"wrk said nothing of latency:\n{output}")
@@ -211,12 +270,29 @@ def _wait_for(port: int, process: subprocess.Popen, timeout_s: float = 30) -> No
     raise TimeoutError("a benchmark server did not start")
 
 
-def measure(target: str, url: str, pid: int, scenario: Scenario, args, workdir: Path) -> Result:
+def measure(
+    target: str,
+    urls: list[str],
+    pids: list[int],
+    scenario: Scenario,
+    args,
+    workdir: Path,
+    proxy: DelayProxy | None = None,
+) -> Result:
+    load = wrk if len(urls) == 1 else wrk_spread
+    url = urls[0] if len(urls) == 1 else urls
     # Warm up (imports, connections, caches), then measure.
-    wrk(url, scenario, 2, workdir)
-    before = process_tree_cpu(pid)
-    numbers = wrk(url, scenario, args.seconds, workdir)
-    cpu = process_tree_cpu(pid) - before
+    load(url, scenario, 2, workdir)
+    before = sum(map(process_tree_cpu, pids))
+    proxy_before = (process_tree_cpu(proxy.pid), proxy.chunks()) if proxy else (0.0, 0)
+    numbers = load(url, scenario, args.seconds, workdir)
+    cpu = sum(map(process_tree_cpu, pids)) - before
+    if proxy:
+        proxy_cpu = process_tree_cpu(proxy.pid) - proxy_before[0]
+        # Requests still in flight when wrk stops add their statements too: a few in
+        # thousands.
+        statements = proxy.chunks() - proxy_before[1]
+    per_request = 1e6 / max(1, numbers["requests"])
     ok_400 = scenario.ok_statuses == "400"
     errors = numbers["socket_errors"] + (0 if ok_400 else numbers["non_2xx"])
     return Result(
@@ -228,7 +304,10 @@ def measure(target: str, url: str, pid: int, scenario: Scenario, args, workdir: 
         p99_ms=numbers["p99_ms"],
         errors=errors,
         requests=numbers["requests"],
-        cpu_us_per_request=cpu / max(1, numbers["requests"]) * 1e6,
+        cpu_us_per_request=cpu * per_request,
+        rtt_ms=proxy.rtt_ms if proxy else None,
+        proxy_cpu_us_per_request=proxy_cpu * per_request if proxy else None,
+        statements_per_request=statements * per_request / 1e6 if proxy else None,
     )
 
 
@@ -243,8 +322,18 @@ def run(args) -> list[Result]:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         gateway = Uvicorn("bench.baselines.slow_gateway:app", workdir, {}, workers=1)
+        proxy = None
         try:
-            settings = {**LOOSE, "database_url": args.database_url(workdir)}
+            database_url = args.database_url(workdir)
+            if args.rtt_ms is not None:
+                # Between the servers and PostgreSQL; resetting the database stays direct.
+                proxy = DelayProxy(args.postgres_address, args.rtt_ms).start()
+                args.round_trips = {
+                    "direct": distance.round_trip_ms(args.postgres),
+                    "proxy": distance.round_trip_ms(distance.through(args.postgres, proxy.port)),
+                }
+                database_url = distance.through(database_url, proxy.port)
+            settings = {**LOOSE, "database_url": database_url}
             if args.database == "postgresql":
                 settings["secret"] = "benchmark-secret-0123456789"
             env = {f"APPLYTRY_{k.upper()}": str(v) for k, v in settings.items()}
@@ -254,8 +343,8 @@ def run(args) -> list[Result]:
                 try:
                     return measure(
                         "starlette constant",
-                        server.url,
-                        server.process.pid,
+                        [server.url],
+                        [server.process.pid],
                         scenario,
                         args,
                         workdir,
@@ -263,17 +352,48 @@ def run(args) -> list[Result]:
                 finally:
                     server.stop()
 
-            def applytry(scenario: Scenario, overrides: dict) -> Result:
+            def applytry(scenario: Scenario, overrides: dict, direct: bool = False) -> Result:
                 args.reset_database(workdir)
+                # Directly connected, as a reference for the same scenario through the proxy.
+                near = {"database_url": args.database_url(workdir)} if direct else {}
                 service = ServiceProcess(
-                    workdir, workers=2, settings={**settings, **overrides}
+                    workdir, workers=2, settings={**settings, **overrides, **near}
                 ).start()
                 try:
                     return measure(
-                        "applytry", service.url, service.process.pid, scenario, args, workdir
+                        "applytry, db direct" if direct else "applytry",
+                        [service.url],
+                        [service.process.pid],
+                        scenario,
+                        args,
+                        workdir,
+                        None if direct else proxy,
                     )
                 finally:
                     service.stop()
+
+            def instances(scenario: Scenario, overrides: dict) -> Result:
+                args.reset_database(workdir)
+                services: list[ServiceProcess] = []
+                try:
+                    for _ in range(args.instances):
+                        services.append(
+                            ServiceProcess(
+                                workdir, workers=2, settings={**settings, **overrides}
+                            ).start()
+                        )
+                    return measure(
+                        f"applytry ×{args.instances} instances",
+                        [service.url for service in services],
+                        [service.process.pid for service in services],
+                        scenario,
+                        args,
+                        workdir,
+                        proxy,
+                    )
+                finally:
+                    for service in services:
+                        service.stop()
 
             def fastapi(scenario: Scenario, overrides: dict) -> Result:
                 args.reset_database(workdir)
@@ -289,13 +409,19 @@ def run(args) -> list[Result]:
                 )
                 try:
                     return measure(
-                        "fastapi mount", mount.url, mount.process.pid, scenario, args, workdir
+                        "fastapi mount",
+                        [mount.url],
+                        [mount.process.pid],
+                        scenario,
+                        args,
+                        workdir,
+                        proxy,
                     )
                 finally:
                     mount.stop()
 
             for scenario in SCENARIOS:
-                wanted = not args.only or args.only in scenario.name
+                wanted = not args.only or any(word in scenario.name for word in args.only)
                 first = scenario is SCENARIOS[0]  # the ceiling is measured on it, always
                 if not (wanted or first):
                     continue
@@ -314,10 +440,23 @@ def run(args) -> list[Result]:
                         rounds.setdefault("ceiling", []).append(ceiling(scenario))
                     if wanted:
                         rounds.setdefault("applytry", []).append(applytry(scenario, overrides))
+                    if wanted and proxy:
+                        rounds.setdefault("direct", []).append(
+                            applytry(scenario, overrides, direct=True)
+                        )
                     if wanted and scenario.connections <= 64:
                         rounds.setdefault("fastapi", []).append(fastapi(scenario, overrides))
+                    if wanted and args.instances > 1 and scenario.connections >= args.instances:
+                        rounds.setdefault("instances", []).append(instances(scenario, overrides))
                 results += [median(measured) for measured in rounds.values()]
+            if proxy:
+                # Again at the end: a proxy short of CPU during the run would hold longer.
+                args.round_trips["proxy after"] = distance.round_trip_ms(
+                    distance.through(args.postgres, proxy.port)
+                )
         finally:
+            if proxy:
+                proxy.stop()
             gateway.stop()
     return results
 
@@ -327,6 +466,13 @@ def markdown(results: list[Result]) -> str:
     fastapi = {r.scenario: r for r in results if r.target == "fastapi mount"}
     header = "| scenario | target | req/s | p50 ms | p99 ms | errors | CPU µs/req "
     lines = [header + "| vs ceiling | vs FastAPI |", "|---|---|---|---|---|---|---|---|---|"]
+    # Columns of their own only when a proxy put the database at a distance.
+    far = any(r.proxy_cpu_us_per_request is not None for r in results)
+    if far:
+        lines = [
+            lines[0] + " db rtt ms | proxy CPU µs/req | statements/req |",
+            lines[1] + "---|---|---|",
+        ]
     for r in results:
         versus = fastapi.get(r.scenario)
         ratio = ""
@@ -344,8 +490,22 @@ def markdown(results: list[Result]) -> str:
             f"{share:.1%}",
             ratio,
         ]
+        if far:
+            cells += _distance_cells(r)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join([*lines, "", *targets(results)])
+
+
+def _distance_cells(r: Result) -> list[str]:
+    if r.target == "starlette constant":
+        return ["", "", ""]  # no database
+    if r.rtt_ms is None:
+        return ["direct", "", ""]
+    return [
+        f"+{r.rtt_ms:g}",
+        f"{r.proxy_cpu_us_per_request:,.0f}",
+        f"{r.statements_per_request:.1f}",
+    ]
 
 
 def targets(results: list[Result]) -> list[str]:
@@ -385,7 +545,22 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--out", default=str(HERE / "results"))
-    parser.add_argument("--only", help="run the scenarios whose name contains this")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="run the scenarios whose name contains this (may be given more than once)",
+    )
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        help="PostgreSQL this many ms of round trip away, through bench/delay_proxy.py",
+    )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="also measure this many applytry serve sharing the PostgreSQL database",
+    )
     parser.add_argument(
         "--rounds",
         type=int,
@@ -397,6 +572,12 @@ def main() -> None:
     args.seconds = 3 if args.quick else 10
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.database_label = args.database
+    if args.database != "postgresql" and (args.rtt_ms is not None or args.instances > 1):
+        parser.error("--rtt-ms and --instances are for --database postgresql")
+    if args.rtt_ms is not None and not 0 <= args.rtt_ms <= 100:
+        parser.error("--rtt-ms within 0..100")
+    if not 1 <= args.instances <= 4:
+        parser.error("--instances within 1..4")
     if args.database == "sqlite":
         args.database_url = lambda workdir: f"sqlite:///{workdir / 'bench.db'}"
 
@@ -409,12 +590,12 @@ def main() -> None:
         import peewee
 
         admin_url = args.postgres
+        address = urlsplit(admin_url)
+        args.postgres_address = f"{address.hostname}:{address.port or 5432}"
         name = f"applytry_bench_{os.getpid()}"
         args.database_url = lambda workdir: admin_url.rsplit("/", 1)[0] + "/" + name
 
         def reset(workdir):
-            from urllib.parse import urlsplit
-
             parts = urlsplit(admin_url)
             admin = peewee.PostgresqlDatabase(
                 parts.path.lstrip("/"), user=parts.username, host=parts.hostname, port=parts.port
@@ -435,11 +616,27 @@ def main() -> None:
     document = {
         "machine": machine,
         "when": stamp,
-        "results": [dataclasses.asdict(r) for r in results],
+        # The distance fields only where there was a distance: the same file as before without.
+        "results": [
+            {k: v for k, v in dataclasses.asdict(r).items() if v is not None} for r in results
+        ],
     }
-    (out / f"{args.database}.json").write_text(json.dumps(document, indent=2))
-    table = f"Measured {stamp} on {machine}, {args.database}:\n\n{markdown(results)}\n"
-    (out / f"{args.database}.md").write_text(table)
+    where, name = args.database, args.database
+    if args.rtt_ms is not None:
+        trips = args.round_trips
+        document["rtt_ms"] = args.rtt_ms
+        document["select_1_ms"] = trips
+        where += (
+            f", through bench/delay_proxy.py at +{args.rtt_ms:g} ms (SELECT 1 takes"
+            f" {trips['direct']:.2f} ms direct, {trips['proxy']:.2f} ms through the proxy,"
+            f" {trips['proxy after']:.2f} ms after the run)"
+        )
+        name += f"-rtt{args.rtt_ms:g}ms"
+    if args.instances > 1:
+        name += f"-{args.instances}instances"
+    (out / f"{name}.json").write_text(json.dumps(document, indent=2))
+    table = f"Measured {stamp} on {machine}, {where}:\n\n{markdown(results)}\n"
+    (out / f"{name}.md").write_text(table)
     print(table)
 
 
