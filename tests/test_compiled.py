@@ -28,9 +28,10 @@ NOW = 1_790_000_000.0
 BUDGETS = [limits.PHONE_HOUR, limits.PHONE_DAY, limits.SMS_DAY, pumping.ISSUED, pumping.USED]
 
 
-def _stock(self, *values):
+def _stock(self, *values, flushed=True):
     """What peewee answers for the query built with the real values: its rows, or none where
-    it answers a count or the new row's key (an INSERT or UPDATE that returns no rows)."""
+    it answers a count or the new row's key (an INSERT or UPDATE that returns no rows).
+    Always flushed: a commit that does not wait for the flush must answer the same."""
     result = self.build(*values).tuples().execute()
     if result is None or isinstance(result, int | tuple):
         return []
@@ -53,6 +54,8 @@ steps = st.lists(
         st.tuples(st.just("add"), st.sampled_from(range(len(BUDGETS))), st.integers(1, 3)),
         st.tuples(st.just("claim"), st.sampled_from(["k1", "k2"]), st.integers(0, 200)),
         st.tuples(st.just("totals"), st.sampled_from(["a", "b"]), st.integers(0, 1200)),
+        # The per-client budget: its own statement, outside a transaction, not flushed.
+        st.tuples(st.just("admit"), st.sampled_from(["c1", "c2"]), st.integers(1, 3)),
     ),
     max_size=12,
 )
@@ -77,6 +80,13 @@ def _play(sequence) -> list:
                 key, "+86138****0000", "digest", f"m{later}", now, now + 300, now + 60, now
             )
             answers.append((rows, verification._RESEND_AT.execute(key)))
+        elif step[0] == "admit":
+            _, key, limit = step
+            try:
+                limits.admit_client(key, limit, NOW, UTC)
+                answers.append("admitted")
+            except limits.RateLimited as refused:
+                answers.append(refused.retry_after)
         else:
             _, key, later = step
             answers.append(pumping._USED_SINCE.execute(key, NOW - later))
