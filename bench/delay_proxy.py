@@ -24,6 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from applytry.testing import stop_process
+
 # select(2) sleeps to the microsecond where epoll(7) and poll(2) round a wait up to the next
 # millisecond, which would turn a 0.5 ms hold into 1 ms; select only watches descriptors
 # below 1024, two a connection, hence the limit.
@@ -273,14 +275,7 @@ class DelayProxy:
         return int(_first_line(self.process, timeout_s))
 
     def stop(self, timeout_s: float = 10) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout_s)
 
     def __enter__(self) -> DelayProxy:
         return self.start()
