@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -61,6 +62,7 @@ def run(command: list[str], *, cwd: Path, timeout_s: float = 300) -> str:
     return result.stdout
 
 
+@functools.cache
 def spec() -> dict:
     return yaml.safe_load(SPEC.read_text())
 

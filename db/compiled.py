@@ -58,8 +58,9 @@ class Compiled:
         params = list(params)
         for position, value in zip(positions, values, strict=True):
             params[position] = value
-        postgresql = isinstance(target, peewee.PostgresqlDatabase)
-        if not flushed and postgresql and not target.in_transaction():
+        # Checked only when asked: every statement of every request passes here.
+        postgresql = not flushed and isinstance(target, peewee.PostgresqlDatabase)
+        if postgresql and not target.in_transaction():
             sql = NOT_FLUSHED + sql
         cursor = target.execute_sql(sql, params)
         with peewee.__exception_wrapper__:

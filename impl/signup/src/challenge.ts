@@ -38,14 +38,12 @@ function inWorker(puzzle: Puzzle, progress: (share: number) => void): Promise<nu
   });
 }
 
-/** base64(JSON) of the solution, or null when this kind of challenge cannot be solved here. */
+/** base64(JSON) of an ALTCHA challenge's solution, or null when it has none. */
 export async function solveChallenge(
   challenge: Schemas["Challenge"],
   progress: (share: number) => void,
 ): Promise<string | null> {
-  if (challenge.kind !== "altcha" || !challenge.challenge || !challenge.salt || !challenge.algorithm) {
-    return null; // a third-party widget's challenge needs that widget on the page
-  }
+  if (!challenge.challenge || !challenge.salt || !challenge.algorithm) return null;
   const puzzle: Puzzle = {
     algorithm: challenge.algorithm,
     challenge: challenge.challenge,

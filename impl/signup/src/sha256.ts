@@ -2,8 +2,7 @@
 // one prefix (the challenge's salt). Each crypto.subtle.digest call returns a promise, which
 // costs far more than the hash: about 120,000 hashes a second in a worker. Here the salt's
 // whole 64-byte blocks are hashed once, and each number costs the compression of the last
-// block or two. A contract test holds both functions to Node.js's SHA-256 over generated
-// inputs.
+// block or two. A contract test holds it to Node.js's SHA-256 over generated inputs.
 
 // Int32Array, not Uint32Array: a word above 2^31 read from the latter is a boxed double in V8,
 // which makes every round several times slower. The bits are the same.
@@ -106,9 +105,4 @@ export class PrefixedSha256 {
     for (let block = 0; block < blocks; block++) compress(h, words, block * 16);
     return h;
   }
-}
-
-/** SHA-256 of `bytes`, as eight words (see PrefixedSha256.digest). */
-export function sha256(bytes: Uint8Array): Int32Array {
-  return Int32Array.from(new PrefixedSha256(new Uint8Array(0)).digest(bytes));
 }
