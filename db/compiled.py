@@ -65,3 +65,60 @@ class Compiled:
         cursor = target.execute_sql(sql, params)
         with peewee.__exception_wrapper__:
             return cursor.fetchall() if cursor.description is not None else []
+
+
+class Refused(Exception):
+    """A step of :func:`at_once` returned other than the rows it had to: nothing was done."""
+
+    def __init__(self, step: int):
+        super().__init__(f"step {step} refused")
+        self.step = step
+
+
+# What a refusing step raises inside PostgreSQL, to roll the whole round trip back: a cast of
+# text that is no integer (SQLSTATE 22P02), the text naming the step. The count read at run
+# time keeps the planner from casting it, and failing, before the step has run.
+_REFUSAL = "applytry-refused-"
+
+
+def at_once(steps: list[tuple[Compiled, tuple, int | None]]) -> None:
+    """PostgreSQL only: runs ``steps`` as one transaction in one round trip, or none of them.
+
+    Each step is a statement, its values and how many rows it must return (None: any).
+    PostgreSQL runs the statements of one simple query as one transaction; a step that
+    returns another number of rows fails inside the server, which rolls every step back, and
+    :class:`Refused` names it. Row locks are then held for the server's own work and the
+    commit's flush only, never across a round trip to the service; a stepwise transaction
+    holds them from its first write until its COMMIT arrives. Outside any transaction."""
+    target = database.obj
+    if target.in_transaction():
+        raise RuntimeError("at_once runs its own transaction")
+    statements, params = [], []
+    for index, (statement, values, rows) in enumerate(steps):
+        sql, built, positions = statement._for(target)
+        built = list(built)
+        for position, value in zip(positions, values, strict=True):
+            built[position] = value
+        if rows is not None:
+            sql = (
+                f"WITH done AS ({sql}) SELECT CASE WHEN count(*) = {int(rows)} THEN 0"  # noqa: S608
+                f" ELSE ('{_REFUSAL}{index}-' || count(*))::integer END FROM done"
+            )  # our own statement and two integers: nothing of a request's
+        statements.append(sql)
+        params += built
+    try:
+        target.execute_sql("; ".join(statements), params)
+    except peewee.DataError as exc:
+        step = _refused_step(exc)
+        if step is None:
+            raise
+        raise Refused(step) from None
+
+
+def _refused_step(exc: peewee.DataError) -> int | None:
+    text = str(exc)
+    start = text.find(_REFUSAL)
+    if start < 0:
+        return None
+    number = text[start + len(_REFUSAL) :].split("-", 1)[0]
+    return int(number) if number.isdecimal() else None

@@ -100,6 +100,7 @@ class Settings:
     timezone: str = "UTC"
     log_level: str = "INFO"
     db_lock_timeout_s: float = 5.0
+    db_pool_size: int = 8
     cors_origins: tuple[str, ...] = ()
     settings_refresh_s: float = 2.0
     job_retry_s: float = 30.0
@@ -515,6 +516,7 @@ _CONVERTERS: dict[str, Callable[[object], object]] = {
     "timezone": _timezone,
     "log_level": _choice(*LOG_LEVELS, fold=str.upper),
     "db_lock_timeout_s": _seconds(0.01, 60),
+    "db_pool_size": _integer(1, 64),
     "cors_origins": _origins,
     "settings_refresh_s": _number(float, 0, 60, " seconds"),
     "job_retry_s": _seconds(0.05, 3600),

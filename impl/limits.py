@@ -125,10 +125,20 @@ def spend_all(
     if all fit, else the first that did not and the seconds until its window ends; the
     caller then rolls back what the others counted. A scope is limited at most once.
     ``flushed``: see :meth:`Compiled.execute`."""
-    windows = [spend.budget.window(now, zone) for spend in spends]
-    for spend, (_, end) in zip(spends, windows, strict=True):
-        if spend.limit is not None and spend.limit <= 0:
-            return spend, max(1, math.ceil(end - now))
+    refused = no_room(spends, now, zone)
+    if refused is not None:
+        return refused
+    statement, values = spending(spends, now, zone)
+    counted = set(statement.execute(*values, flushed=flushed))
+    for spend in spends:
+        if (spend.budget.scope, spend.key) not in counted:
+            return spend, _wait(spend, now, zone)
+    return None
+
+
+def spending(spends: list[Spend], now: float, zone: ZoneInfo) -> tuple[Compiled, list]:
+    """The statement that spends every budget, and its values; it returns a row for each
+    one that counted (:func:`applytry.db.compiled.at_once` runs it with others)."""
     shape = tuple((spend.budget.scope, spend.limit is not None) for spend in spends)
     statement = _SPEND_ALL.get(shape)
     if statement is None:
@@ -140,13 +150,26 @@ def spend_all(
             functools.partial(_spending_all, shape), *sentinels
         )
     values = []
-    for spend, (start, end) in zip(spends, windows, strict=True):
+    for spend in spends:
+        start, end = spend.budget.window(now, zone)
         values += [spend.key, start, end] + ([spend.limit] if spend.limit is not None else [])
-    counted = set(statement.execute(*values, flushed=flushed))
-    for spend, (_, end) in zip(spends, windows, strict=True):
-        if (spend.budget.scope, spend.key) not in counted:
-            return spend, max(1, math.ceil(end - now))
+    return statement, values
+
+
+def no_room(spends: list[Spend], now: float, zone: ZoneInfo) -> tuple[Spend, int] | None:
+    """The first budget with no room at all (a limit of 0), which no statement need ask,
+    and the seconds until its window ends; run before :func:`spending`'s statement, which
+    would count a first use whatever the limit."""
+    for spend in spends:
+        if spend.limit is not None and spend.limit <= 0:
+            return spend, _wait(spend, now, zone)
     return None
+
+
+def _wait(spend: Spend, now: float, zone: ZoneInfo) -> int:
+    """Seconds until ``spend``'s window ends, at least one."""
+    _, end = spend.budget.window(now, zone)
+    return max(1, math.ceil(end - now))
 
 
 def spend(budget: Budget, key: str, limit: int, now: float, zone: ZoneInfo) -> int | None:

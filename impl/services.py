@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from applytry.accountmail import AccountMail
 from applytry.challenges import Challenges
 from applytry.clients import Network, parse_networks
 from applytry.config import Settings
+from applytry.db.threads import Statements
 from applytry.digests import Digests
 from applytry.jobs import MAIL, PROVISION, JobRunner
 from applytry.keys import Keys
@@ -38,6 +40,7 @@ class Services:
     tally: Tally
     challenges: Challenges
     guard: Guard
+    statements: Statements
     trusted: tuple[Network, ...] = ()
     hook: ProvisioningHook | None = None
 
@@ -46,6 +49,7 @@ class Services:
         await self.challenges.aclose()
         if self.hook is not None:
             await self.hook.aclose()
+        await asyncio.to_thread(self.statements.close)
 
 
 def build_runner(
@@ -71,10 +75,13 @@ def build_services(
     challenges = Challenges(settings, thresholds, tally, digests, clock)
     sender = build_sender(settings, secret, clock)
     runner, hook = build_runner(settings, digests, clock)
+    statements = Statements(settings.db_pool_size)
     return Services(
         settings=settings,
         sender=sender,
-        issuer=CodeIssuer(settings, digests, sender, thresholds, guard, challenges, clock),
+        issuer=CodeIssuer(
+            settings, digests, sender, thresholds, guard, challenges, statements, clock
+        ),
         applications=TenantApplications(settings, digests, thresholds, guard, runner, clock),
         runner=runner,
         receipts=Receipts(settings, digests, clock),
@@ -82,6 +89,7 @@ def build_services(
         tally=tally,
         challenges=challenges,
         guard=guard,
+        statements=statements,
         trusted=parse_networks(settings.trusted_proxies),
         hook=hook,
     )

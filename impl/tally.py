@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import threading
 from zoneinfo import ZoneInfo
 
 import peewee
@@ -26,15 +27,20 @@ class Tally:
     def __init__(self, zone: ZoneInfo):
         self.zone = zone
         self._pending: collections.Counter[tuple[str, str, int, int]] = collections.Counter()
+        # Requests count from the statement threads too (applytry.db.threads): an increment
+        # is a read and a write, and the flush swaps the counter out between them.
+        self._lock = threading.Lock()
 
     def count(self, budget: limits.Budget, key: str, now: float) -> None:
         start, end = budget.window(now, self.zone)
-        self._pending[(budget.scope, key, start, end)] += 1
+        with self._lock:
+            self._pending[(budget.scope, key, start, end)] += 1
 
     def flush(self) -> None:
         """Writes what has been counted. On a database failure the counts are kept for the
         next flush."""
-        pending, self._pending = self._pending, collections.Counter()
+        with self._lock:
+            pending, self._pending = self._pending, collections.Counter()
         if not pending:
             return
         try:
@@ -44,7 +50,8 @@ class Tally:
                     limits.add(scope, key, start, end, times)
         except peewee.PeeweeException as exc:
             faults.database_failed(exc, f"could not write {len(pending)} counts; kept for later")
-            self._pending.update(pending)
+            with self._lock:
+                self._pending.update(pending)
 
     async def flush_forever(self, interval_s: float) -> None:
         while True:

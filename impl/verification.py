@@ -20,12 +20,14 @@ import peewee
 from applytry import faults, limits, messages
 from applytry.challenges import Challenges
 from applytry.config import Settings
+from applytry.db import compiled
 from applytry.db.compiled import Compiled
-from applytry.db.database import again_if_lost, write_transaction
+from applytry.db.database import again_if_lost, is_sqlite, write_transaction
 from applytry.db.models import SmsMessage, Verification
+from applytry.db.threads import Statements
 from applytry.digests import Digests, new_code
 from applytry.phones import Phone, parse_phone
-from applytry.pumping import Guard
+from applytry.pumping import Guard, Screening
 from applytry.sms import Delivery, SendResult, Sms
 from applytry.sms.breaker import Breaker
 from applytry.thresholds import Thresholds
@@ -130,9 +132,11 @@ class CodeIssuer:
         thresholds: Thresholds,
         guard: Guard,
         challenges: Challenges,
+        statements: Statements,
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
+        self.statements = statements
         self.digests = digests
         self.sender = sender
         self.thresholds = thresholds
@@ -158,25 +162,11 @@ class CodeIssuer:
             self.sender.turned_away()
             log.info("sms gateway unavailable", extra={"phone": phone.masked, "ret_code": "204"})
             return Outcome("204")
-        try:
-            limits.admit_client(
-                self.digests.client(client), self.thresholds.get("ip_per_minute"), now, self.zone
-            )
-        except limits.RateLimited:
-            self.guard.refuse(phone, limits.CLIENT_MINUTE.scope, 0, now)
-            raise
+        run = self.statements.run
         key = self.digests.phone(phone.e164)
-        if phone.e164 in self.test_codes:
-            return self._test_number(phone, key, now)
-        # Most repeated requests come inside the resend interval: answered from one read,
-        # without the write lock. The claim in the reservation still decides any race.
-        waiting = self._resend_wait(key, now)
-        if waiting is not None:
-            self.guard.refuse(phone, RESEND_INTERVAL, waiting, now)
-            return Outcome("201", waiting)
-        screening = self.guard.screen(phone, now)
-        if screening.refusal:
-            return Outcome("201", screening.retry_after)
+        screening = await run(self._screen, phone, key, client, now)
+        if isinstance(screening, Outcome):
+            return screening
         policy = self.thresholds.get("challenge_policy")
         # Spent only once the cheap refusals are past; policy off ignores it.
         solved = (
@@ -189,15 +179,14 @@ class CodeIssuer:
             retry_after = self.settings.resend_interval_s
             self.guard.refuse(phone, CHALLENGE_REQUIRED, retry_after, now)
             return Outcome("201", retry_after, challenge_required=True)
-        spends = self.guard.spends(phone, now, screening.allowed, solved)
 
         code = new_code(self.settings.code_length)
         message_id = str(uuid.uuid4())
-        try:
-            again_if_lost(lambda: self._reserve(phone, key, code, message_id, now, spends, policy))
-        except _Refused as refused:
-            self.guard.refuse(phone, refused.reason, 0, now)
-            return refused.outcome
+        refused = await run(
+            self._reserve_or_refuse, phone, key, code, message_id, now, screening, solved, policy
+        )
+        if refused is not None:
+            return refused
 
         settings = self.settings
         templates = (settings.sms_template_en, settings.sms_template_zh)
@@ -210,7 +199,7 @@ class CodeIssuer:
             language=language,
         )
         result = await self.sender.send(sms)
-        self._record(phone, key, message_id, result)
+        await run(self._record, phone, key, message_id, result)
         ret_code = RET_CODES[result.delivery]
         log.info(
             "code %s",
@@ -223,6 +212,50 @@ class CodeIssuer:
             },
         )
         return Outcome(ret_code)
+
+    def _screen(self, phone: Phone, key: str, client: str, now: float) -> Outcome | Screening:
+        """The cheap refusals, before anything is reserved: the client's budget, a test
+        number's own path, the resend interval and the operators' lists. An Outcome is the
+        answer; a Screening lets the request on."""
+        try:
+            limits.admit_client(
+                self.digests.client(client), self.thresholds.get("ip_per_minute"), now, self.zone
+            )
+        except limits.RateLimited:
+            self.guard.refuse(phone, limits.CLIENT_MINUTE.scope, 0, now)
+            raise
+        if phone.e164 in self.test_codes:
+            return self._test_number(phone, key, now)
+        # Most repeated requests come inside the resend interval: answered from one read,
+        # without the write lock. The claim in the reservation still decides any race.
+        waiting = self._resend_wait(key, now)
+        if waiting is not None:
+            self.guard.refuse(phone, RESEND_INTERVAL, waiting, now)
+            return Outcome("201", waiting)
+        screening = self.guard.screen(phone, now)
+        if screening.refusal:
+            return Outcome("201", screening.retry_after)
+        return screening
+
+    def _reserve_or_refuse(
+        self,
+        phone: Phone,
+        key: str,
+        code: str,
+        message_id: str,
+        now: float,
+        screening: Screening,
+        solved: bool,
+        policy: str,
+    ) -> Outcome | None:
+        """Reserves (:meth:`_reserve`), or answers why not."""
+        spends = self.guard.spends(phone, now, screening.allowed, solved)
+        try:
+            again_if_lost(lambda: self._reserve(phone, key, code, message_id, now, spends, policy))
+        except _Refused as refused:
+            self.guard.refuse(phone, refused.reason, 0, now)
+            return refused.outcome
+        return None
 
     def _reserve(
         self,
@@ -242,6 +275,21 @@ class CodeIssuer:
             *guarded,
             limits.Spend(limits.SMS_DAY, limits.SYSTEM, threshold("sms_daily_limit")),
         ]
+        record = (message_id, key, phone.masked, now, self.sender.name, "pending")
+        if not is_sqlite() and limits.no_room(spends, now, self.zone) is None:
+            claim = self._claiming(phone, key, code, message_id, now)
+            spending, values = limits.spending(spends, now, self.zone)
+            try:
+                compiled.at_once(
+                    [
+                        (_CLAIM, claim, 1),
+                        (spending, values, len(spends)),
+                        (_RECORD_SMS, record, None),
+                    ]
+                )
+                return
+            except compiled.Refused:
+                pass  # nothing was done: the stepwise reservation finds out why and says so
         with write_transaction():
             self._claim_or_refuse(phone, key, code, message_id, now)
             refused = limits.spend_all(spends, now, self.zone)
@@ -255,7 +303,7 @@ class CodeIssuer:
                     outcome = Outcome("201", retry_after, challenge_required=policy != "off")
                     raise _Refused(outcome, reason)
                 raise _Refused(Outcome("201", retry_after), spend.budget.scope)
-            _RECORD_SMS.execute(message_id, key, phone.masked, now, self.sender.name, "pending")
+            _RECORD_SMS.execute(*record)
 
     def _resend_wait(self, key: str, now: float) -> int | None:
         """Seconds until the phone may have a new code, or None if it may now."""
@@ -289,8 +337,13 @@ class CodeIssuer:
     def _claim(self, phone: Phone, key: str, code: str, message_id: str, now: float) -> bool:
         """Writes the new code unless the phone is inside its resend interval; one statement,
         so of two racing requests exactly one wins."""
+        return bool(_CLAIM.execute(*self._claiming(phone, key, code, message_id, now)))
+
+    def _claiming(self, phone: Phone, key: str, code: str, message_id: str, now: float) -> tuple:
+        """The claim's values: the code's digest, when it expires and when the phone may ask
+        again, unless it is inside its resend interval ``now``."""
         settings = self.settings
-        claimed = _CLAIM.execute(
+        return (
             key,
             phone.masked,
             self.digests.code(phone.e164, code),
@@ -300,7 +353,6 @@ class CodeIssuer:
             now + settings.resend_interval_s,
             now,
         )
-        return bool(claimed)
 
     def _record(self, phone: Phone, key: str, message_id: str, result: SendResult) -> None:
         """Stores the gateway's verdict. The SMS is out (or not) whatever happens here, so a
