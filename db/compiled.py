@@ -81,7 +81,9 @@ class Refused(Exception):
 _REFUSAL = "applytry-refused-"
 
 
-def at_once(steps: list[tuple[Compiled, tuple, int | None]]) -> None:
+def at_once(
+    steps: list[tuple[Compiled, tuple, int | None]], *, flushed: bool = True
+) -> list[tuple]:
     """PostgreSQL only: runs ``steps`` as one transaction in one round trip, or none of them.
 
     Each step is a statement, its values and how many rows it must return (None: any).
@@ -89,7 +91,10 @@ def at_once(steps: list[tuple[Compiled, tuple, int | None]]) -> None:
     returns another number of rows fails inside the server, which rolls every step back, and
     :class:`Refused` names it. Row locks are then held for the server's own work and the
     commit's flush only, never across a round trip to the service; a stepwise transaction
-    holds them from its first write until its COMMIT arrives. Outside any transaction."""
+    holds them from its first write until its COMMIT arrives. Outside any transaction.
+
+    Returns the last step's rows when it is one that may return any (a read after the
+    writes, in their transaction). ``flushed``: see :meth:`Compiled.execute`."""
     target = database.obj
     if target.in_transaction():
         raise RuntimeError("at_once runs its own transaction")
@@ -106,8 +111,11 @@ def at_once(steps: list[tuple[Compiled, tuple, int | None]]) -> None:
             )  # our own statement and two integers: nothing of a request's
         statements.append(sql)
         params += built
+    sql = "; ".join(statements)
     try:
-        target.execute_sql("; ".join(statements), params)
+        cursor = target.execute_sql(sql if flushed else NOT_FLUSHED + sql, params)
+        with peewee.__exception_wrapper__:
+            return cursor.fetchall() if steps[-1][2] is None and cursor.description else []
     except peewee.DataError as exc:
         step = _refused_step(exc)
         if step is None:

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from peewee import EXCLUDED, Case
 
-from applytry.db.compiled import Compiled
+from applytry.db.compiled import Compiled, Refused, at_once
+from applytry.db.database import is_sqlite
 from applytry.db.models import Counter
 
 
@@ -58,16 +59,34 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
-def admit_client(client_key: str, limit: int, now: float, zone: ZoneInfo) -> None:
+def admit_client(
+    client_key: str,
+    limit: int,
+    now: float,
+    zone: ZoneInfo,
+    then: tuple[Compiled, tuple] | None = None,
+) -> list[tuple]:
     """Counts one request of a client against its per-minute budget; raises RateLimited
     when the budget is spent. Every operation shares it: a client is one budget.
+
+    ``then``, a read and its values, runs once the request is admitted; its rows are
+    returned. On PostgreSQL both go in one round trip (:func:`applytry.db.compiled.at_once`).
 
     Its commit waits for no flush (every request pays it, refusals included): a database
     crash may forget the last moments' counts, letting a client a few requests more in
     that minute, never a code or an SMS."""
-    refused = spend_all([Spend(CLIENT_MINUTE, client_key, limit)], now, zone, flushed=False)
-    if refused is not None:
-        raise RateLimited(refused[1])
+    spends = [Spend(CLIENT_MINUTE, client_key, limit)]
+    if is_sqlite() or no_room(spends, now, zone) is not None:
+        refused = spend_all(spends, now, zone, flushed=False)
+        if refused is not None:
+            raise RateLimited(refused[1])
+        return then[0].execute(*then[1]) if then is not None else []
+    statement, values = spending(spends, now, zone)
+    steps = [(statement, tuple(values), 1)] + ([(*then, None)] if then is not None else [])
+    try:
+        return at_once(steps, flushed=False)
+    except Refused:
+        raise RateLimited(_wait(spends[0], now, zone)) from None
 
 
 def _adding(scope, key, window, ends, times):

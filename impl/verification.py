@@ -217,18 +217,23 @@ class CodeIssuer:
         """The cheap refusals, before anything is reserved: the client's budget, a test
         number's own path, the resend interval and the operators' lists. An Outcome is the
         answer; a Screening lets the request on."""
+        # Most repeated requests come inside the resend interval: answered from one read,
+        # without the write lock, made with the admission. The claim in the reservation
+        # still decides any race.
         try:
-            limits.admit_client(
-                self.digests.client(client), self.thresholds.get("ip_per_minute"), now, self.zone
+            resend_at = limits.admit_client(
+                self.digests.client(client),
+                self.thresholds.get("ip_per_minute"),
+                now,
+                self.zone,
+                then=(_RESEND_AT, (key,)),
             )
         except limits.RateLimited:
             self.guard.refuse(phone, limits.CLIENT_MINUTE.scope, 0, now)
             raise
         if phone.e164 in self.test_codes:
             return self._test_number(phone, key, now)
-        # Most repeated requests come inside the resend interval: answered from one read,
-        # without the write lock. The claim in the reservation still decides any race.
-        waiting = self._resend_wait(key, now)
+        waiting = _waiting(resend_at, now)
         if waiting is not None:
             self.guard.refuse(phone, RESEND_INTERVAL, waiting, now)
             return Outcome("201", waiting)
@@ -305,18 +310,11 @@ class CodeIssuer:
                 raise _Refused(Outcome("201", retry_after), spend.budget.scope)
             _RECORD_SMS.execute(*record)
 
-    def _resend_wait(self, key: str, now: float) -> int | None:
-        """Seconds until the phone may have a new code, or None if it may now."""
-        rows = _RESEND_AT.execute(key)
-        if rows and rows[0][0] > now:
-            return max(1, math.ceil(rows[0][0] - now))
-        return None
-
     def _claim_or_refuse(
         self, phone: Phone, key: str, code: str, message_id: str, now: float
     ) -> None:
         if not self._claim(phone, key, code, message_id, now):
-            waiting = self._resend_wait(key, now) or 1
+            waiting = _waiting(_RESEND_AT.execute(key), now) or 1
             raise _Refused(Outcome("201", waiting), RESEND_INTERVAL)
 
     def _test_number(self, phone: Phone, key: str, now: float) -> Outcome:
@@ -366,3 +364,11 @@ class CodeIssuer:
                 ).execute()
         except peewee.PeeweeException as exc:
             faults.database_failed(exc, "could not record the SMS outcome", phone=phone.masked)
+
+
+def _waiting(resend_at: list[tuple], now: float) -> int | None:
+    """Seconds until the phone may have a new code (from its ``resend_at`` row, if any), or
+    None if it may now."""
+    if resend_at and resend_at[0][0] > now:
+        return max(1, math.ceil(resend_at[0][0] - now))
+    return None
