@@ -174,7 +174,8 @@ def open_database(url: str, lock_timeout_s: float = 5.0) -> peewee.Database:
             port=parts.port,
             # Bounds how long a statement waits for a row lock held by another instance.
             options=f"-c lock_timeout={int(lock_timeout_s * 1000)}",
-            **options,
+            # What pg_stat_activity shows an operator counting this service's sessions.
+            **{"application_name": "applytry", **options},
         )
     raise ValueError(f"unsupported database URL scheme {parts.scheme!r}")
 

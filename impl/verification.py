@@ -9,6 +9,7 @@ processes, send one SMS between them, and no budget is ever overrun.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -51,6 +52,26 @@ class Outcome:
 
 RESEND_INTERVAL = "resend-interval"  # the refusal reason while a phone's code is fresh
 CHALLENGE_REQUIRED = "challenge-required"  # the refusal reason of policy always, unsolved
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """A request for a code past parsing: what each step of issuing it needs."""
+
+    phone: Phone
+    key: str  # the phone's keyed digest
+    now: float
+    policy: str  # challenge_policy when the request came
+    code_length: int
+
+    # Made only for a request that gets as far as a reservation: most are refused before.
+    @functools.cached_property
+    def code(self) -> str:
+        return new_code(self.code_length)
+
+    @functools.cached_property
+    def message_id(self) -> str:
+        return str(uuid.uuid4())
 
 
 class _Refused(Exception):
@@ -164,29 +185,20 @@ class CodeIssuer:
             return Outcome("204")
         run = self.statements.run
         key = self.digests.phone(phone.e164)
-        screening = await run(self._screen, phone, key, client, now)
-        if isinstance(screening, Outcome):
-            return screening
         policy = self.thresholds.get("challenge_policy")
-        # Spent only once the cheap refusals are past; policy off ignores it.
-        solved = (
-            challenge is not None
-            and policy != "off"
-            and await self.challenges.redeem(phone, challenge, self.guard.suspicion(phone, now))
-        )
-        if policy == "always" and not (solved or screening.allowed):
-            # Waiting does not help here; the resend interval is as good a pause as any.
-            retry_after = self.settings.resend_interval_s
-            self.guard.refuse(phone, CHALLENGE_REQUIRED, retry_after, now)
-            return Outcome("201", retry_after, challenge_required=True)
-
-        code = new_code(self.settings.code_length)
-        message_id = str(uuid.uuid4())
-        refused = await run(
-            self._reserve_or_refuse, phone, key, code, message_id, now, screening, solved, policy
-        )
-        if refused is not None:
-            return refused
+        # A solution is spent only once the cheap refusals are past; policy off ignores it.
+        redeeming = challenge is not None and policy != "off"
+        # Without a solution to redeem nothing is awaited between the screening and the
+        # reservation, so both run in one call: one hop to a statement thread, not two.
+        request = _Request(phone, key, now, policy, self.settings.code_length)
+        answer = await run(self._screen, request, client, not redeeming)
+        if isinstance(answer, Screening):
+            level = await run(self.guard.suspicion, phone, now)
+            solved = await self.challenges.redeem(phone, challenge, level)
+            answer = await run(self._reserve_unless_refused, request, answer, solved)
+        if answer is not None:
+            return answer
+        code, message_id = request.code, request.message_id
 
         settings = self.settings
         templates = (settings.sms_template_en, settings.sms_template_zh)
@@ -213,10 +225,12 @@ class CodeIssuer:
         )
         return Outcome(ret_code)
 
-    def _screen(self, phone: Phone, key: str, client: str, now: float) -> Outcome | Screening:
+    def _screen(self, request: _Request, client: str, reserve: bool) -> Outcome | Screening | None:
         """The cheap refusals, before anything is reserved: the client's budget, a test
         number's own path, the resend interval and the operators' lists. An Outcome is the
-        answer; a Screening lets the request on."""
+        answer. Past them, with ``reserve`` the reservation follows (None: reserved);
+        without, the Screening is returned for a challenge to be redeemed first."""
+        phone, key, now = request.phone, request.key, request.now
         # Most repeated requests come inside the resend interval: answered from one read,
         # without the write lock, made with the admission. The claim in the reservation
         # still decides any race.
@@ -240,39 +254,37 @@ class CodeIssuer:
         screening = self.guard.screen(phone, now)
         if screening.refusal:
             return Outcome("201", screening.retry_after)
-        return screening
+        if not reserve:
+            return screening
+        return self._reserve_unless_refused(request, screening, solved=False)
 
-    def _reserve_or_refuse(
-        self,
-        phone: Phone,
-        key: str,
-        code: str,
-        message_id: str,
-        now: float,
-        screening: Screening,
-        solved: bool,
-        policy: str,
+    def _reserve_unless_refused(
+        self, request: _Request, screening: Screening, solved: bool
     ) -> Outcome | None:
-        """Reserves (:meth:`_reserve`), or answers why not."""
+        """Reserves (:meth:`_reserve`) and returns None, or answers why not."""
+        phone, now, policy = request.phone, request.now, request.policy
+        if policy == "always" and not (solved or screening.allowed):
+            # Waiting does not help here; the resend interval is as good a pause as any.
+            retry_after = self.settings.resend_interval_s
+            self.guard.refuse(phone, CHALLENGE_REQUIRED, retry_after, now)
+            return Outcome("201", retry_after, challenge_required=True)
         spends = self.guard.spends(phone, now, screening.allowed, solved)
         try:
-            again_if_lost(lambda: self._reserve(phone, key, code, message_id, now, spends, policy))
+            again_if_lost(lambda: self._reserve(request, spends))
         except _Refused as refused:
             self.guard.refuse(phone, refused.reason, 0, now)
             return refused.outcome
         return None
 
-    def _reserve(
-        self,
-        phone: Phone,
-        key: str,
-        code: str,
-        message_id: str,
-        now: float,
-        guarded: list[limits.Spend],
-        policy: str,
-    ) -> None:
+    def _reserve(self, request: _Request, guarded: list[limits.Spend]) -> None:
         """Stores the code and spends every budget, or changes nothing and raises _Refused."""
+        phone, key, code, message_id, now = (
+            request.phone,
+            request.key,
+            request.code,
+            request.message_id,
+            request.now,
+        )
         threshold = self.thresholds.get
         spends = [
             limits.Spend(limits.PHONE_HOUR, key, threshold("phone_hourly_limit")),
@@ -305,7 +317,8 @@ class CodeIssuer:
                 reason = self.guard.refused_allowance(spend)
                 if reason is not None:
                     # Suspicious, not spent: a solved challenge would let it pass.
-                    outcome = Outcome("201", retry_after, challenge_required=policy != "off")
+                    challenge = request.policy != "off"
+                    outcome = Outcome("201", retry_after, challenge_required=challenge)
                     raise _Refused(outcome, reason)
                 raise _Refused(Outcome("201", retry_after), spend.budget.scope)
             _RECORD_SMS.execute(*record)
