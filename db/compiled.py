@@ -19,6 +19,15 @@ from .database import database
 NOT_FLUSHED = "SET LOCAL synchronous_commit TO OFF; "
 
 
+def not_flushed() -> None:
+    """Inside a transaction that only counts: on PostgreSQL its commit does not wait for the
+    WAL flush (see :meth:`Compiled.execute` for what a crash may lose). SQLite's commits are
+    the same either way."""
+    target = database.obj
+    if isinstance(target, peewee.PostgresqlDatabase) and target.in_transaction():
+        target.execute_sql(NOT_FLUSHED.rstrip("; "))
+
+
 class Compiled:
     def __init__(self, build: Callable[..., peewee.Query], *sentinels):
         self.build = build

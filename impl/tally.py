@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import peewee
 
 from applytry import faults, limits
+from applytry.db.compiled import not_flushed
 from applytry.db.database import write_transaction
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ class Tally:
             return
         try:
             with write_transaction():
+                # Counts that only reports read: a database crash may lose the last second.
+                not_flushed()
                 # In one order, so two processes' flushes never deadlock on PostgreSQL.
                 for (scope, key, start, end), times in sorted(pending.items()):
                     limits.add(scope, key, start, end, times)

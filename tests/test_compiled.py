@@ -136,3 +136,18 @@ def test_a_failure_while_rows_are_read_is_peewees_exception(db):
     )
     with pytest.raises(peewee.OperationalError, match="overflow"):
         overflowing.execute(1)
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="only PostgreSQL's commits wait for a flush")
+def test_a_transaction_that_only_counts_commits_without_waiting_and_only_it(db):
+    """``not_flushed`` turns the wait off for its own transaction (the refusal tallies'),
+    never for the connection: the next transaction, which may store a code, waits again."""
+    target = compiled.database.obj
+    with write_transaction():
+        compiled.not_flushed()
+        limits.count(limits.REFUSED_DAY, "resend-interval", NOW, UTC)
+        inside = target.execute_sql("SHOW synchronous_commit").fetchone()[0]
+    with write_transaction():
+        after = target.execute_sql("SHOW synchronous_commit").fetchone()[0]
+    assert (inside, after) == ("off", "on")
+    assert Counter.get(scope=limits.REFUSED_DAY.scope).count == 1
