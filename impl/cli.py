@@ -28,12 +28,16 @@ log = logging.getLogger("applytry.cli")
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from applytry.db.database import forget_connection
+
     problem = _room_for_connections(settings.max_connections)
     if problem:
         print(f"applytry: {problem}", file=sys.stderr)
         return 2
-    # Migrate and create the secret once, before the workers start.
+    # Migrate and create the secret once, before the workers start; they open their own
+    # connections, so this one is not kept idle for the life of the service.
     _storage(settings)
+    forget_connection()
     window = stop_window_s(settings)
     log.info("a stop waits up to %g s for requests in flight", window)
     with _metrics_folder(args.workers):
