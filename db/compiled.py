@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import peewee
 
-from .database import database
+from .database import _driver_error, database
 
 # PostgreSQL runs the statements of one simple query as one transaction, so this prefix makes
 # the statement after it commit without waiting for the WAL flush, in the same round trip.
@@ -133,6 +133,10 @@ def at_once(
 
 
 def _refused_step(exc: peewee.DataError) -> int | None:
+    """The step a refusal names, or None for any other error, a cast of another text
+    (SQLSTATE 22P02, invalid_text_representation) included."""
+    if getattr(_driver_error(exc), "pgcode", None) != "22P02":
+        return None
     text = str(exc)
     start = text.find(_REFUSAL)
     if start < 0:
