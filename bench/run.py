@@ -20,7 +20,11 @@ With ``--rtt-ms R`` the service and the FastAPI mount reach PostgreSQL through
 connected directly, in the same rounds; the table then gives each row's added round trip, the
 proxy's own CPU a request and the statements (round trips) a request. ``--rtt-ms 0`` measures
 what the proxy itself costs. With ``--instances N``, N separate ``applytry serve`` share the
-database, each driven by its own wrk with its share of the connections: one more row.
+database, each driven by its own wrk with its share of the connections: one more row. A
+PostgreSQL run also measures applytry on its embedded SQLite in the same rounds (the row
+"applytry, sqlite"), and ends with PostgreSQL's targets: its 200 path against SQLite's, and
+at a distance what each path keeps of its direct figure and the 201 path's tail at 64
+connections.
 """
 
 from __future__ import annotations
@@ -372,6 +376,26 @@ def run(args) -> list[Result]:
                 finally:
                     service.stop()
 
+            def embedded(scenario: Scenario, overrides: dict) -> Result:
+                """applytry on its embedded SQLite, for the PostgreSQL run's own reference."""
+                for path in workdir.glob("reference.db*"):
+                    path.unlink()
+                local = {"database_url": f"sqlite:///{workdir / 'reference.db'}"}
+                service = ServiceProcess(
+                    workdir, workers=2, settings={**settings, **overrides, **local}
+                ).start()
+                try:
+                    return measure(
+                        "applytry, sqlite",
+                        [service.url],
+                        [service.process.pid],
+                        scenario,
+                        args,
+                        workdir,
+                    )
+                finally:
+                    service.stop()
+
             def instances(scenario: Scenario, overrides: dict) -> Result:
                 args.reset_database(workdir)
                 services: list[ServiceProcess] = []
@@ -444,6 +468,8 @@ def run(args) -> list[Result]:
                         rounds.setdefault("direct", []).append(
                             applytry(scenario, overrides, direct=True)
                         )
+                    if wanted and args.database == "postgresql" and not scenario.gateway:
+                        rounds.setdefault("sqlite", []).append(embedded(scenario, overrides))
                     if wanted and scenario.connections <= 64:
                         rounds.setdefault("fastapi", []).append(fastapi(scenario, overrides))
                     if wanted and args.instances > 1 and scenario.connections >= args.instances:
@@ -499,6 +525,8 @@ def markdown(results: list[Result]) -> str:
 def _distance_cells(r: Result) -> list[str]:
     if r.target == "starlette constant":
         return ["", "", ""]  # no database
+    if r.target == "applytry, sqlite":
+        return ["embedded", "", ""]
     if r.rtt_ms is None:
         return ["direct", "", ""]
     return [
@@ -534,9 +562,37 @@ def targets(results: list[Result]) -> list[str]:
         if result:
             name = f"{result.scenario}: p99 < 50 ms"
             checks.append((result.p99_ms < 50, name, f"{result.p99_ms:.1f} ms"))
-    errors = sum(r.errors for r in results if r.target == "applytry")
+    checks += _scale_out(results)
+    errors = sum(r.errors for r in results if r.target.startswith("applytry"))
     checks.append((errors == 0, "no error under load", str(errors)))
     return [f"- {'met' if met else 'NOT met'}: {name}: {value}" for met, name, value in checks]
+
+
+def _scale_out(results: list[Result]) -> list[tuple[bool, str, str]]:
+    """PostgreSQL's targets: near the embedded SQLite at loopback, and at about 1 ms of round
+    trip near its own loopback figures, with a short tail at 64 connections."""
+    by = {(r.target, r.scenario): r for r in results}
+    one, new, one64 = SCENARIOS[0].name, SCENARIOS[1].name, SCENARIOS[3].name
+    far = any(r.rtt_ms is not None for r in results)
+    near = "applytry, db direct" if far else "applytry"
+    checks = []
+    pg, sqlite = by.get((near, new)), by.get(("applytry, sqlite", new))
+    if pg and sqlite:
+        ratio = pg.requests_per_s / sqlite.requests_per_s
+        checks.append((ratio >= 0.8, "PostgreSQL 200 path ≥ 0.8x SQLite", f"{ratio:.2f}x"))
+    if not far:
+        return checks
+    for scenario, share in ((new, 0.70), (one, 0.80)):
+        distant, direct = by.get(("applytry", scenario)), by.get((near, scenario))
+        if distant and direct:
+            kept = distant.requests_per_s / direct.requests_per_s
+            name = f"{scenario} at +{distant.rtt_ms:g} ms ≥ {share:.0%} of direct"
+            checks.append((kept >= share, name, f"{kept:.0%}"))
+    distant = by.get(("applytry", one64))
+    if distant:
+        name = f"{one64} at +{distant.rtt_ms:g} ms: p99 < 100 ms"
+        checks.append((distant.p99_ms < 100, name, f"{distant.p99_ms:.1f} ms"))
+    return checks
 
 
 def main() -> None:
