@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import peewee
 
-from .database import database, forget_connection
+from .database import CONTENTION, classify, database, forget_connection
 
 T = TypeVar("T")
 
@@ -44,8 +44,7 @@ class Statements:
             return work(*args)
         if self._threads is None:
             self._threads = concurrent.futures.ThreadPoolExecutor(self.size, "statements")
-        context = contextvars.copy_context()
-        call = functools.partial(context.run, work, *args)
+        call = functools.partial(_in_thread, contextvars.copy_context(), work, args)
         return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -66,3 +65,15 @@ class Statements:
         for _ in range(self.size):
             threads.submit(close_mine)
         threads.shutdown(wait=True)
+
+
+def _in_thread(context: contextvars.Context, work: Callable[..., T], args: tuple) -> T:
+    try:
+        return context.run(work, *args)
+    except peewee.PeeweeException as exc:
+        # A failed database is dropped where it failed, as the service promises
+        # (applytry.faults): the handler that answers the request runs on the event loop,
+        # where forgetting would close the loop's connection, not this thread's.
+        if classify(exc) != CONTENTION:
+            forget_connection()
+        raise

@@ -117,3 +117,47 @@ def test_a_busy_row_is_not_tried_again(pg, caplog):
     assert classify(raised.value) == CONTENTION
     assert runs == [1]
     assert _lost_lines(caplog) == []
+
+
+def test_a_statement_thread_drops_its_own_failed_connection_and_only_a_failed_one(pg):
+    """A request's statements run in a thread (applytry.db.threads); a database failure there
+    must drop that thread's connection, which the error handler on the event loop cannot
+    reach, so the thread's next request does not meet it first. A busy row is no failure of
+    the connection: it is kept."""
+    import asyncio
+
+    from applytry.db import database as bound
+    from applytry.db.threads import Statements
+
+    target, other = pg
+    previous = bound.database.obj
+    bound.database.initialize(target)
+    statements = Statements(size=1)  # one thread: every call meets the same connection
+
+    def backend() -> int:
+        return target.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+
+    def fails(sql: str) -> None:
+        with target.atomic():
+            target.execute_sql(sql)
+
+    async def play() -> list[int]:
+        pids = [await statements.run(backend)]
+        with pytest.raises(peewee.ProgrammingError):
+            await statements.run(fails, "SELECT * FROM no_such_table")
+        pids.append(await statements.run(backend))
+        with other.cursor() as cursor:  # holds the row until the fixture closes the session
+            cursor.execute("BEGIN; UPDATE item SET v = v + 1 WHERE id = 1")
+        with pytest.raises(peewee.OperationalError) as busy:
+            await statements.run(fails, "UPDATE item SET v = v + 1 WHERE id = 1")
+        assert classify(busy.value) == CONTENTION
+        pids.append(await statements.run(backend))
+        return pids
+
+    try:
+        failed_before, after_failure, after_busy = asyncio.run(play())
+    finally:
+        statements.close()
+        bound.database.initialize(previous)
+    assert failed_before != after_failure
+    assert after_failure == after_busy
