@@ -82,7 +82,9 @@ def build_services(
         issuer=CodeIssuer(
             settings, digests, sender, thresholds, guard, challenges, statements, clock
         ),
-        applications=TenantApplications(settings, digests, thresholds, guard, runner, clock),
+        applications=TenantApplications(
+            settings, digests, thresholds, guard, runner, statements, clock
+        ),
         runner=runner,
         receipts=Receipts(settings, digests, clock),
         keys=Keys(digests, settings.settings_refresh_s),

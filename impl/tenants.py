@@ -28,6 +28,7 @@ from applytry.checking import Verdict, check_code
 from applytry.config import Settings
 from applytry.db.database import CONTENTION, again_if_lost, write_transaction
 from applytry.db.models import ApplicationLock, Tenant, TenantClaim
+from applytry.db.threads import Statements
 from applytry.digests import Digests
 from applytry.emails import claim_key, parse_email
 from applytry.errors import InvalidInput
@@ -84,9 +85,11 @@ class TenantApplications:
         thresholds: Thresholds,
         guard: Guard,
         runner: jobs.JobRunner,
+        statements: Statements,
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
+        self.statements = statements
         self.digests = digests
         self.thresholds = thresholds
         self.guard = guard
@@ -104,14 +107,9 @@ class TenantApplications:
         )
         now = self.clock()
         masked = applicant.phone.masked
+        run = self.statements.run
         try:
-            limits.admit_client(
-                self.digests.client(client),
-                self.thresholds.get("ip_per_minute"),
-                now,
-                self.settings.zone,
-            )
-            tenant_id, job_ids = again_if_lost(lambda: self._open_held(applicant, now))
+            tenant_id, job_ids = await run(self._admit_and_open, applicant, client, now)
         except _Refused as refused:
             # Not counted as a use for the range's reputation (applytry.pumping), even when
             # the code was right (004, 006, 205): the code stays valid, and a use that can be
@@ -132,10 +130,21 @@ class TenantApplications:
             )
             return Decision(return_code)
 
-        self.guard.used(applicant.phone, now)
+        await run(self.guard.used, applicant.phone, now)
         log.info("tenant opened", extra={"phone": masked, "tenant_id": tenant_id})
         mailed = await self._run_jobs(job_ids)
         return Decision("000", mail_queued=not mailed)
+
+    def _admit_and_open(
+        self, applicant: Applicant, client: str, now: float
+    ) -> tuple[str, list[str]]:
+        limits.admit_client(
+            self.digests.client(client),
+            self.thresholds.get("ip_per_minute"),
+            now,
+            self.settings.zone,
+        )
+        return again_if_lost(lambda: self._open_held(applicant, now))
 
     def _open_held(self, applicant: Applicant, now: float) -> tuple[str, list[str]]:
         holds = [

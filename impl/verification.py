@@ -278,13 +278,7 @@ class CodeIssuer:
 
     def _reserve(self, request: _Request, guarded: list[limits.Spend]) -> None:
         """Stores the code and spends every budget, or changes nothing and raises _Refused."""
-        phone, key, code, message_id, now = (
-            request.phone,
-            request.key,
-            request.code,
-            request.message_id,
-            request.now,
-        )
+        phone, key, now = request.phone, request.key, request.now
         threshold = self.thresholds.get
         spends = [
             limits.Spend(limits.PHONE_HOUR, key, threshold("phone_hourly_limit")),
@@ -292,23 +286,11 @@ class CodeIssuer:
             *guarded,
             limits.Spend(limits.SMS_DAY, limits.SYSTEM, threshold("sms_daily_limit")),
         ]
-        record = (message_id, key, phone.masked, now, self.sender.name, "pending")
-        if not is_sqlite() and limits.no_room(spends, now, self.zone) is None:
-            claim = self._claiming(phone, key, code, message_id, now)
-            spending, values = limits.spending(spends, now, self.zone)
-            try:
-                compiled.at_once(
-                    [
-                        (_CLAIM, claim, 1),
-                        (spending, values, len(spends)),
-                        (_RECORD_SMS, record, None),
-                    ]
-                )
-                return
-            except compiled.Refused:
-                pass  # nothing was done: the stepwise reservation finds out why and says so
+        record = (request.message_id, key, phone.masked, now, self.sender.name, "pending")
+        if not is_sqlite() and self._reserved_at_once(request, spends, record):
+            return
         with write_transaction():
-            self._claim_or_refuse(phone, key, code, message_id, now)
+            self._claim_or_refuse(phone, key, request.code, request.message_id, now)
             refused = limits.spend_all(spends, now, self.zone)
             if refused is not None:
                 spend, retry_after = refused
@@ -322,6 +304,24 @@ class CodeIssuer:
                     raise _Refused(outcome, reason)
                 raise _Refused(Outcome("201", retry_after), spend.budget.scope)
             _RECORD_SMS.execute(*record)
+
+    def _reserved_at_once(
+        self, request: _Request, spends: list[limits.Spend], record: tuple
+    ) -> bool:
+        """PostgreSQL: the claim, every budget and the SMS row in one round trip
+        (:func:`applytry.db.compiled.at_once`). False when a rule refused and nothing was
+        done: the stepwise transaction then finds out which, and says so."""
+        now = request.now
+        if limits.no_room(spends, now, self.zone) is not None:
+            return False
+        claim = self._claiming(request.phone, request.key, request.code, request.message_id, now)
+        spending, values = limits.spending(spends, now, self.zone)
+        steps = [(_CLAIM, claim, 1), (spending, values, len(spends)), (_RECORD_SMS, record, None)]
+        try:
+            compiled.at_once(steps)
+        except compiled.Refused:
+            return False
+        return True
 
     def _claim_or_refuse(
         self, phone: Phone, key: str, code: str, message_id: str, now: float
