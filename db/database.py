@@ -296,7 +296,10 @@ def again_if_lost(run, target: peewee.Database = database):
         log.warning("database connection lost, once more on another: %s", str(exc).strip())
         with contextlib.suppress(Exception):
             target.close()
-        return run()
+    # Outside the handler: what the second run raises is its own failure. Raised inside it,
+    # the lost connection would be its context, and classify, which reads the chain, would
+    # take a refusal or a busy row met on the new connection for one more lost connection.
+    return run()
 
 
 def forget_connection() -> None:

@@ -105,23 +105,13 @@ def assert_one_sms_for_one_phone(responses, outbox):
     assert len(outbox.messages()) == 1
 
 
-def test_fifty_requests_for_one_phone_at_a_distance_send_one_sms(
-    distant_servers, proxy, database_url, outbox
+@pytest.mark.parametrize("requests", [50, 200])
+def test_racing_requests_for_one_phone_at_a_distance_send_one_sms(
+    distant_servers, proxy, database_url, outbox, requests
 ):
     bases = distant_servers()
 
-    responses, statements = race(proxy, bases, phones(*["13800138000"] * 50))
-
-    assert_one_sms_for_one_phone(responses, outbox)
-    assert_at_a_distance(proxy, database_url, statements, len(responses))
-
-
-def test_two_hundred_requests_for_one_phone_at_a_distance_send_one_sms(
-    distant_servers, proxy, database_url, outbox
-):
-    bases = distant_servers()
-
-    responses, statements = race(proxy, bases, phones(*["13800138000"] * 200))
+    responses, statements = race(proxy, bases, phones(*["13800138000"] * requests))
 
     assert_one_sms_for_one_phone(responses, outbox)
     assert_at_a_distance(proxy, database_url, statements, len(responses))

@@ -9,7 +9,14 @@ import logging
 import peewee
 import pytest
 
-from applytry.db.database import CONTENTION, UNREACHABLE, again_if_lost, classify, open_database
+from applytry.db.database import (
+    BROKEN,
+    CONTENTION,
+    UNREACHABLE,
+    again_if_lost,
+    classify,
+    open_database,
+)
 from conftest import BACKEND, postgres_session
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL sessions")
@@ -117,6 +124,32 @@ def test_a_busy_row_is_not_tried_again(pg, caplog):
     assert classify(raised.value) == CONTENTION
     assert runs == [1]
     assert _lost_lines(caplog) == []
+
+
+def test_what_the_second_run_meets_is_its_own_failure_not_a_lost_connection(pg, caplog):
+    """The run after a lost connection meets an error of its own (here a value that is no
+    integer, as the one-round-trip reservation's refusals are): it is that error, not one
+    more lost connection, so it is neither run again on a connection closed for nothing nor
+    logged and counted as a loss."""
+    target, other = pg
+    caplog.set_level(logging.WARNING, logger="applytry.db.database")
+    target.execute_sql("SELECT 1")
+    runs = []
+
+    def work() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            with target.atomic():
+                _kill_the_others(other)  # this run's session dies
+                target.execute_sql("UPDATE item SET v = v + 1 WHERE id = 1")
+        target.execute_sql("SELECT 'no integer'::integer")
+
+    with pytest.raises(peewee.DataError) as raised:
+        again_if_lost(work, target)
+
+    assert classify(raised.value) == BROKEN
+    assert len(runs) == 2
+    assert len(_lost_lines(caplog)) == 1
 
 
 def test_a_statement_thread_drops_its_own_failed_connection_and_only_a_failed_one(pg):
