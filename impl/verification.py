@@ -115,6 +115,12 @@ _RESEND_AT = Compiled(
     lambda key: Verification.select(Verification.resend_at).where(Verification.phone_key == key),
     "\x00key",
 )
+_HOLDER = Compiled(
+    lambda key: Verification.select(Verification.resend_at, Verification.message_id).where(
+        Verification.phone_key == key
+    ),
+    "\x00key",
+)
 
 
 _RECORD_SMS = Compiled(
@@ -290,7 +296,8 @@ class CodeIssuer:
         if not is_sqlite() and self._reserved_at_once(request, spends, record):
             return
         with write_transaction():
-            self._claim_or_refuse(phone, key, request.code, request.message_id, now)
+            if not self._claim_or_refuse(phone, key, request.code, request.message_id, now):
+                return
             refused = limits.spend_all(spends, now, self.zone)
             if refused is not None:
                 spend, retry_after = refused
@@ -325,10 +332,18 @@ class CodeIssuer:
 
     def _claim_or_refuse(
         self, phone: Phone, key: str, code: str, message_id: str, now: float
-    ) -> None:
-        if not self._claim(phone, key, code, message_id, now):
-            waiting = _waiting(_RESEND_AT.execute(key), now) or 1
-            raise _Refused(Outcome("201", waiting), RESEND_INTERVAL)
+    ) -> bool:
+        """Claims the phone's code row, or raises _Refused while another code holds it.
+        False when this very request holds it: its reservation was committed by a run whose
+        answer the network lost (again_if_lost runs it once more), and must not be made
+        twice; the SMS is still to be sent."""
+        if self._claim(phone, key, code, message_id, now):
+            return True
+        held = _HOLDER.execute(key)
+        if held and held[0][1] == message_id:
+            log.warning("reservation found committed by a lost run", extra={"phone": phone.masked})
+            return False
+        raise _Refused(Outcome("201", _waiting(held, now) or 1), RESEND_INTERVAL)
 
     def _test_number(self, phone: Phone, key: str, now: float) -> Outcome:
         """An operator's test number: its fixed code is stored like any other, no SMS leaves,
@@ -336,10 +351,10 @@ class CodeIssuer:
         message_id = str(uuid.uuid4())
         try:
             with write_transaction():
-                self._claim_or_refuse(phone, key, self.test_codes[phone.e164], message_id, now)
-                _RECORD_SMS.execute(
-                    message_id, key, phone.masked, now, "test", Delivery.ACCEPTED.value
-                )
+                if self._claim_or_refuse(phone, key, self.test_codes[phone.e164], message_id, now):
+                    _RECORD_SMS.execute(
+                        message_id, key, phone.masked, now, "test", Delivery.ACCEPTED.value
+                    )
         except _Refused as refused:
             return refused.outcome
         log.info("test number: code stored, no sms", extra={"phone": phone.masked})

@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from applytry import limits
+import peewee
+
+from applytry import limits, verification
 from applytry.db.database import database
 from applytry.db.models import Counter, SmsMessage, Verification
 from applytry.digests import Digests
@@ -79,6 +81,37 @@ def test_a_sent_code_spends_the_phone_range_and_system_budgets_once(client, cloc
         ("sms-day", limits.SYSTEM): 1,
         ("client-minute", DIGESTS.client("testclient")): 1,
     }
+
+
+def test_a_reservation_whose_answer_was_lost_is_found_and_its_code_sent_once(
+    client, outbox, monkeypatch
+):
+    """The database commits the reservation and the connection dies before its answer
+    arrives: the run once more on a new connection (again_if_lost) must find this request's
+    own reservation and send its code, once, not answer 201 for a code nobody sent while the
+    phone waits out its resend interval."""
+    reserve = verification.CodeIssuer._reserve
+    runs = []
+
+    def committed_then_lost(issuer, request, guarded):
+        runs.append(request.message_id)
+        reserve(issuer, request, guarded)
+        if len(runs) == 1:
+            raise peewee.InterfaceError("connection already closed")  # classified unreachable
+
+    monkeypatch.setattr(verification.CodeIssuer, "_reserve", committed_then_lost)
+
+    assert ret_code(generate(client, PHONE)) == "200"
+
+    assert len(runs) == 2 and runs[0] == runs[1]  # the same request, run once more
+    assert [message["to"] for message in outbox.messages()] == [E164]
+    [sms] = SmsMessage.select()
+    assert (sms.id, sms.status) == (runs[0], "accepted")
+    key = DIGESTS.phone(E164)
+    assert counters()[("sms-day", limits.SYSTEM)] == 1
+    assert counters()[("phone-hour", key)] == 1
+    # Another request for the phone is refused as usual: the code it holds is not its own.
+    assert ret_code(generate(client, PHONE)) == "201"
 
 
 def test_a_test_number_is_recorded_as_such_and_spends_nothing(client_for, outbox, clock, caplog):
