@@ -37,6 +37,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # Migrate and create the secret once, before the workers start; they open their own
     # connections, so this one is not kept idle for the life of the service.
     _storage(settings)
+    _warn_if_sessions_may_run_out(settings, args.workers)
     forget_connection()
     window = stop_window_s(settings)
     log.info("a stop waits up to %g s for requests in flight", window)
@@ -150,6 +151,33 @@ def migrate(settings: Settings, _args: argparse.Namespace) -> int:
         applied = apply_pending()
     log.info("schema is current", extra={"applied": ",".join(applied) or "none"})
     return 0
+
+
+def _warn_if_sessions_may_run_out(settings: Settings, workers: int) -> None:
+    """PostgreSQL: says so when this serve alone may open more sessions than the server
+    allows ordinary users; past that, requests answer 500 ("too many clients"). Other
+    instances and clients need their share too, which only the operator knows."""
+    from applytry.db.database import database, is_sqlite
+
+    if is_sqlite():
+        return
+    most = workers * (settings.db_pool_size + 1)
+    allowed, reserved = (
+        int(database.execute_sql(f"SHOW {name}").fetchone()[0])
+        for name in ("max_connections", "superuser_reserved_connections")
+    )
+    if most > allowed - reserved:
+        log.warning(
+            "%d workers x (APPLYTRY_DB_POOL_SIZE %d + 1) = %d sessions at most, more than the "
+            "%d PostgreSQL allows (max_connections %d less %d reserved): lower the pool size "
+            "or the workers, or raise max_connections",
+            workers,
+            settings.db_pool_size,
+            most,
+            allowed - reserved,
+            allowed,
+            reserved,
+        )
 
 
 def _storage(settings: Settings) -> bytes:

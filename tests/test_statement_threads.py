@@ -485,3 +485,20 @@ def test_a_database_out_of_reach_is_not_ready_and_a_500_then_served_again(
         replies = [http.post(GENERATE, json={"phone": phone}) for phone in numbers(4101, 5)]
         assert outcomes(replies) == {"200/200": 5}
     assert "unexpected failure" not in {line["msg"] for line in log_lines(tmp_path)}
+
+
+def test_a_serve_that_may_open_more_sessions_than_postgresql_allows_says_so(serve, tmp_path):
+    """Two workers at the largest pool may open 130 sessions, more than PostgreSQL's default
+    100: requests would answer 500 ("too many clients") under load, so the start says so."""
+    admin = postgres_session(POSTGRES_ADMIN)
+    with contextlib.closing(admin), admin.cursor() as cursor:
+        cursor.execute("SHOW max_connections")
+        allowed = int(cursor.fetchone()[0])
+    if allowed >= WORKERS * 65:
+        pytest.skip(f"max_connections {allowed} leaves room for the largest pool")
+    small = max(1, allowed // (2 * WORKERS) - 1)
+    serve(workers=WORKERS, db_pool_size=small)
+    serve(workers=WORKERS, db_pool_size=64)
+
+    warned = [line["msg"] for line in log_lines(tmp_path) if "sessions at most" in line["msg"]]
+    assert len(warned) == 1 and f"= {WORKERS * 65} sessions" in warned[0], warned
