@@ -42,10 +42,22 @@ class Statements:
         it raises is raised here. The request's context (its id, for the log) goes along."""
         if not isinstance(database.obj, peewee.PostgresqlDatabase):
             return work(*args)
+        call = functools.partial(_in_thread, contextvars.copy_context(), work, args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), call)
+
+    def background(self, work: Callable[[], object]) -> bool:
+        """Starts ``work`` in one of the threads and returns True (PostgreSQL), so that the
+        caller, maybe the event loop, never waits for the network; False where statements
+        run on the loop (SQLite), for the caller to run it itself."""
+        if not isinstance(database.obj, peewee.PostgresqlDatabase):
+            return False
+        self._pool().submit(_in_thread, contextvars.copy_context(), work, ())
+        return True
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._threads is None:
             self._threads = concurrent.futures.ThreadPoolExecutor(self.size, "statements")
-        call = functools.partial(_in_thread, contextvars.copy_context(), work, args)
-        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+        return self._threads
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Closes each thread's connection, then the threads. Every thread takes one closing

@@ -125,7 +125,9 @@ def lifespan(services: Services):
         gc.freeze()
         tasks = [
             asyncio.create_task(services.runner.retry_forever(services.settings.job_retry_s)),
-            asyncio.create_task(services.tally.flush_forever(TALLY_FLUSH_S)),
+            asyncio.create_task(
+                services.tally.flush_forever(TALLY_FLUSH_S, services.statements.run)
+            ),
             asyncio.create_task(checkpoint_forever(CHECKPOINT_S, checkpoint_failed)),
         ]
         yield

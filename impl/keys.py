@@ -66,10 +66,14 @@ def _live_digests() -> tuple[bool, set[str]]:
 
 class Keys:
     def __init__(
-        self, digests: Digests, refresh_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        digests: Digests,
+        refresh_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], object]], bool] | None = None,
     ):
         self.digests = digests
-        self._keys = Refreshed(_live_digests, refresh_s, clock)
+        self._keys = Refreshed(_live_digests, refresh_s, clock, background)
 
     def authorize(self, presented: str | None) -> None:
         required, live = self._keys.get()

@@ -48,9 +48,17 @@ def listing() -> list[PhoneRule]:
 
 
 class Rules:
-    def __init__(self, refresh_s: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        refresh_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], object]], bool] | None = None,
+    ):
         self._rules = Refreshed(
-            lambda: [(rule.action, rule.target) for rule in PhoneRule.select()], refresh_s, clock
+            lambda: [(rule.action, rule.target) for rule in PhoneRule.select()],
+            refresh_s,
+            clock,
+            background,
         )
 
     def decide(self, phone: Phone) -> str | None:

@@ -69,13 +69,17 @@ def build_services(
     settings: Settings, secret: bytes, clock: Callable[[], float] = time.time
 ) -> Services:
     digests = Digests(secret)
-    thresholds = Thresholds(settings)
+    # Settings, rules and keys are reread in a statement thread on PostgreSQL
+    # (applytry.refreshed): no request waits for it.
+    statements = Statements(settings.db_pool_size)
+    background = statements.background
+    thresholds = Thresholds(settings, background=background)
     tally = Tally(settings.zone)
-    guard = Guard(settings, thresholds, Rules(settings.settings_refresh_s), tally)
+    rules = Rules(settings.settings_refresh_s, background=background)
+    guard = Guard(settings, thresholds, rules, tally)
     challenges = Challenges(settings, thresholds, tally, digests, clock)
     sender = build_sender(settings, secret, clock)
     runner, hook = build_runner(settings, digests, clock)
-    statements = Statements(settings.db_pool_size)
     return Services(
         settings=settings,
         sender=sender,
@@ -87,7 +91,7 @@ def build_services(
         ),
         runner=runner,
         receipts=Receipts(settings, digests, clock),
-        keys=Keys(digests, settings.settings_refresh_s),
+        keys=Keys(digests, settings.settings_refresh_s, background=background),
         tally=tally,
         challenges=challenges,
         guard=guard,

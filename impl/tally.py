@@ -56,7 +56,12 @@ class Tally:
             with self._lock:
                 self._pending.update(pending)
 
-    async def flush_forever(self, interval_s: float) -> None:
+    async def flush_forever(self, interval_s: float, run=None) -> None:
+        """Flushes every ``interval_s``, through ``run`` (a statement thread's, on
+        PostgreSQL: applytry.db.threads) when given."""
         while True:
             await asyncio.sleep(interval_s)
-            self.flush()
+            if run is None:
+                self.flush()
+            else:
+                await run(self.flush)

@@ -39,9 +39,14 @@ class UnknownSetting(KeyError):
 
 
 class Thresholds:
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        background: Callable[[Callable[[], object]], bool] | None = None,
+    ):
         self.settings = settings
-        self._stored = Refreshed(stored, settings.settings_refresh_s, clock)
+        self._stored = Refreshed(stored, settings.settings_refresh_s, clock, background)
 
     def get(self, name: str):
         _check(name)

@@ -8,20 +8,26 @@ together for many milliseconds, and still: one SMS for 50 and for 200 requests f
 (every other request told to wait, with a Retry-After), and never more SMS in a day than the
 daily threshold when 60 phones race for 7. Each test also shows that the servers' statements
 went through the proxy and that the proxy really delayed them, so that it cannot pass at
-loopback speed.
+loopback speed. Last, a database that stops answering altogether stalls only the requests
+that wait on it, never a worker's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from test_concurrency import burst, phones, ret_codes
 
-from conftest import BACKEND, POSTGRES_ADMIN
+from conftest import BACKEND, GENERATE, POSTGRES_ADMIN, wait_until
 
 # The benchmark's tools live in bench/, beside tests/, which is not on the path by itself
 # (bench/run.py does the same). Appended: nothing already importable is shadowed.
@@ -44,6 +50,8 @@ pytestmark = [
 ]
 
 RTT_MS = 2.5
+HEALTHZ = "/apiaccess/rest/ipccprovision/v1/healthz"
+READYZ = "/apiaccess/rest/ipccprovision/v1/readyz"
 # A SELECT 1 through the proxy must cost at least this much: on loopback it costs ~0.05 ms.
 DISTANT_MS = 2.0
 # Every request comes from 127.0.0.1: the per-address limit would otherwise answer first.
@@ -128,3 +136,45 @@ def test_sixty_phones_racing_at_a_distance_never_overrun_the_daily_threshold(
     assert ret_codes(responses) == {"200": 7, "205": 60 - 7}
     assert len(outbox.messages()) == 7
     assert_at_a_distance(proxy, database_url, statements, len(responses))
+
+
+def test_a_database_that_stops_answering_stops_no_event_loop(serve, database_url):
+    """A database that neither answers nor refuses (a hung server or proxy: its kernel still
+    takes the bytes) stalls the requests that wait on it, and only those: /healthz answers at
+    once, /readyz says 503 within its bound, and once the database answers again the stalled
+    request is answered and the service is ready. A statement on the event loop (a settings
+    reload, the readiness probe) would hang the whole worker instead."""
+    hung = DelayProxy(f"{POSTGRES.hostname}:{POSTGRES.port or 5432}", 0).start()
+    try:
+        base = serve(
+            workers=1,
+            database_url=distance.through(database_url, hung.port),
+            settings_refresh_s=0.2,
+            db_lock_timeout_s=1,
+            **LOOSE,
+        )
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert client.post(GENERATE, json={"phone": "13900007001"}).json()["retCode"] == "200"
+            assert client.get(READYZ).status_code == 200
+            os.kill(hung.pid, signal.SIGSTOP)
+            try:
+                time.sleep(0.3)  # the settings are old now: the next request rereads them
+                with concurrent.futures.ThreadPoolExecutor(1) as waiting:
+                    stalled = waiting.submit(client.post, GENERATE, json={"phone": "13900007002"})
+                    time.sleep(0.3)
+                    started = time.monotonic()
+                    health = client.get(HEALTHZ, timeout=2)
+                    ready = client.get(READYZ, timeout=5)
+                    waited = time.monotonic() - started
+                    assert not stalled.done()
+                    os.kill(hung.pid, signal.SIGCONT)
+                    answer = stalled.result(timeout=30)
+            finally:
+                os.kill(hung.pid, signal.SIGCONT)
+            assert health.status_code == 200
+            assert ready.status_code == 503 and "not answering" in ready.json()["detail"]
+            assert waited < 4  # /healthz at once, /readyz within lock timeout + 1 s
+            assert (answer.status_code, answer.json()["retCode"]) == (200, "200")
+            wait_until(lambda: client.get(READYZ).status_code == 200, "ready again", 15)
+    finally:
+        hung.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from connexion.exceptions import ProblemException
 
 from applytry import metrics
@@ -14,7 +16,13 @@ async def get_health(services: Services):
 
 
 async def get_readiness(services: Services):
-    reason = not_ready_because()
+    # In a statement thread, within a bound: a database that does not answer at all (a hung
+    # server or proxy) must make this 503, not hang the probe and the worker's event loop.
+    wait_s = services.settings.db_lock_timeout_s + 1
+    try:
+        reason = await asyncio.wait_for(services.statements.run(not_ready_because), wait_s)
+    except TimeoutError:
+        reason = f"database not answering within {wait_s:g} s"
     if reason:
         raise ProblemException(status=503, title="The service is not ready.", detail=reason)
     return {"status": "ready"}, 200, {"Content-Type": "application/json"}
