@@ -270,7 +270,8 @@ class DelayProxy:
         return self.process.pid
 
     def chunks(self, timeout_s: float = 5) -> int:
-        """Chunks the clients have sent through the proxy so far: one a statement."""
+        """Chunks the clients have sent through the proxy so far, as the proxy read them: on
+        the 200 path fewer than the statements counted in-process (README, "At a distance")."""
         self.process.send_signal(signal.SIGUSR1)
         return int(_first_line(self.process, timeout_s))
 

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 import peewee
@@ -56,7 +57,9 @@ class Tally:
             with self._lock:
                 self._pending.update(pending)
 
-    async def flush_forever(self, interval_s: float, run=None) -> None:
+    async def flush_forever(
+        self, interval_s: float, run: Callable[..., Awaitable[object]] | None = None
+    ) -> None:
         """Flushes every ``interval_s``, through ``run`` (a statement thread's, on
         PostgreSQL: applytry.db.threads) when given."""
         while True:
